@@ -1,0 +1,24 @@
+"""fastmetrics: fast multi-turn metrics for therapeutic and emotional-support conversations."""
+from __future__ import annotations
+
+from ._version import __version__
+from .corpus import Corpus
+from .errors import (BackendUnavailableError, ConvergenceWarning, FastMetricsError, InputError,
+                     KernelError)
+
+__all__ = [
+    "__version__", "Corpus", "FastMetricsError", "InputError", "BackendUnavailableError",
+    "KernelError", "ConvergenceWarning", "load", "score", "show_config",
+]
+
+
+def __getattr__(name):  # lazy public API: keep `import fastmetrics` light
+    if name in ("load", "score"):
+        from . import api
+
+        return getattr(api, name)
+    if name == "show_config":
+        from .config import show_config
+
+        return show_config
+    raise AttributeError(f"module 'fastmetrics' has no attribute {name!r}")
