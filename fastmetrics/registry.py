@@ -103,7 +103,7 @@ class MetricFamily:
     turn_columns: tuple[str, ...] = ()
     conversation_columns: tuple[str, ...] = ()
     options: tuple[Option, ...] = ()
-    after: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()  # families whose columns this one reads; ("*",) = after all
     reference: str = ""
 
     def __post_init__(self):
@@ -157,14 +157,16 @@ def resolve(requested: list[str]) -> list[MetricFamily]:
         visiting.add(name)
         fam = get(name)
         for dep in fam.after:
-            visit(dep)
+            if dep != "*":
+                visit(dep)
         visiting.discard(name)
         seen.add(name)
         order.append(fam)
 
     for name in requested:
         visit(name)
-    return order
+    # families with after=("*",) (e.g. trajectory features over other families' columns) go last
+    return [f for f in order if "*" not in f.after] + [f for f in order if "*" in f.after]
 
 
 def all_options() -> dict[str, Option]:
