@@ -12,7 +12,8 @@ class InputError(FastMetricsError, ValueError):
     ``source`` names the file (or table), ``line`` the 1-based line/row where known.
     """
 
-    def __init__(self, message: str, *, source: str | None = None, line: int | None = None):
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 unit: str = "line"):
         self.source = source
         self.line = line
         self.reason = message
@@ -20,7 +21,7 @@ class InputError(FastMetricsError, ValueError):
         if source is not None:
             where = f"{source}"
             if line is not None:
-                where += f", line {line}"
+                where += f", {unit} {line}"
             where += ": "
         super().__init__(where + message)
 

@@ -1,0 +1,460 @@
+"""Entry points: ``load`` (one Corpus) and ``iter_corpus`` (chunks of whole conversations).
+
+Tables are read with pyarrow's streaming readers (CSV, JSON lines, Parquet row groups); with
+``chunk_turns`` set, rows are cut at conversation boundaries into chunks of about that many
+turns, so memory is bounded by the chunk, not the corpus. Streaming needs the rows of each
+conversation to be contiguous in the file; when they are not, the file is read whole.
+
+When pyarrow rejects a file (a malformed row, bad UTF-8, inconsistent types), a line-by-line
+reader finds the offending line: with ``on_error="fail"`` it raises an InputError naming file
+and line; with ``on_error="skip"`` it drops the bad lines, records them, and goes on.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from ..corpus import Corpus
+from ..errors import InputError
+from .detect import FORMATS, detect_format
+from .esconv import read_esconv
+from .problems import Problems
+from .tables import TableSpec, table_to_corpus
+
+#: Rows per streamed block.
+_BLOCK_ROWS = 1 << 16
+
+
+class _NotContiguous(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- raw readers
+def _csv_header(path: Path, delimiter: str) -> list[str]:
+    with open(path, "rb") as fh:
+        first = fh.readline()
+    try:
+        line = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not valid UTF-8 ({exc.reason}); expected a UTF-8 header line",
+                         source=str(path), line=1) from None
+    if not line.strip():
+        raise InputError("the file is empty or its first line is blank; expected a header row",
+                         source=str(path), line=1)
+    return next(csv.reader([line], delimiter=delimiter))
+
+
+def _arrow_batches(path: Path, fmt: str, spec: TableSpec) -> Iterator[pa.RecordBatch]:
+    """Record batches from pyarrow's streaming readers (raises pyarrow errors as they come)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(path)
+        yield from pf.iter_batches(batch_size=_BLOCK_ROWS)
+        return
+    if fmt in ("csv", "tsv"):
+        import pyarrow.csv as pcsv
+
+        delim = "," if fmt == "csv" else "\t"
+        header = _csv_header(path, delim)
+        cols = spec.resolve(header, str(path))
+        types = {cols[k]: pa.string() for k in ("conversation", "speaker", "text") if cols[k]}
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(delimiter=delim, newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                                quoted_strings_can_be_null=False))
+        yield from reader
+        return
+    if fmt == "jsonl":
+        import pyarrow.json as pjson
+
+        reader = pjson.open_json(path, read_options=pjson.ReadOptions(block_size=1 << 24))
+        yield from reader
+        return
+    raise InputError(f"internal: no arrow reader for {fmt}")
+
+
+def _python_rows(path: Path, fmt: str, problems: Problems) -> tuple[pa.Table, list[int]]:
+    """Line-by-line reader: finds malformed lines, reports them, returns the good rows.
+
+    Returns the table and, per row, its 1-based line in the file.
+    """
+    source = str(path)
+    records: list[dict] = []
+    lines: list[int] = []
+    raw = path.read_bytes()
+    if fmt in ("csv", "tsv"):
+        delim = "," if fmt == "csv" else "\t"
+        # decode line by line so that a bad byte names its line
+        text_lines = []
+        for i, b in enumerate(raw.split(b"\n"), start=1):
+            try:
+                text_lines.append(b.decode("utf-8-sig" if i == 1 else "utf-8"))
+            except UnicodeDecodeError as exc:
+                problems.report(f"not valid UTF-8 ({exc.reason} at byte {exc.start})", source=source, line=i)
+                text_lines.append(None)
+        good = "\n".join(t for t in text_lines if t is not None)
+        line_map = [i for i, t in enumerate(text_lines, start=1) if t is not None]
+        reader = csv.reader(io.StringIO(good, newline=""), delimiter=delim)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError("the file is empty; expected a header row", source=source, line=1) from None
+        while True:
+            start = reader.line_num
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                problems.report(f"malformed CSV ({exc})", source=source, line=line_map[min(start, len(line_map) - 1)])
+                continue
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            line = line_map[min(start, len(line_map) - 1)]
+            if len(row) != len(header):
+                problems.report(f"expected {len(header)} fields ({', '.join(header)}), found {len(row)}",
+                                source=source, line=line)
+                continue
+            records.append({h: (v if v != "" else None) for h, v in zip(header, row)})
+            lines.append(line)
+        names = header
+    else:  # jsonl
+        names = []
+        for i, b in enumerate(raw.split(b"\n"), start=1):
+            if not b.strip():
+                continue
+            try:
+                obj = json.loads(b.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                problems.report(f"not valid UTF-8 ({exc.reason} at byte {exc.start})", source=source, line=i)
+                continue
+            except json.JSONDecodeError as exc:
+                problems.report(f"malformed JSON ({exc.msg} at column {exc.colno}); expected one object per line",
+                                source=source, line=i)
+                continue
+            if not isinstance(obj, dict):
+                problems.report("expected a JSON object per line", source=source, line=i)
+                continue
+            for k in obj:
+                if k not in names:
+                    names.append(k)
+            records.append(obj)
+            lines.append(i)
+    if not records:
+        if not names:
+            raise InputError("no rows could be read; expected a long table", source=source)
+        return pa.table({n: pa.array([], pa.string()) for n in names}), lines
+    cols = {}
+    for n in names:
+        vals = [r.get(n) for r in records]
+        try:
+            cols[n] = pa.array(vals)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            cols[n] = pa.array([None if v is None else (v if isinstance(v, str) else json.dumps(v))
+                                for v in vals], pa.string())
+    return pa.table(cols), lines
+
+
+def _stream_tables(batches: Iterable[pa.RecordBatch], conv_col: str, chunk_turns: int | None
+                   ) -> Iterator[tuple[pa.Table, int]]:
+    """Group record batches into tables of whole conversations; yields (table, first_row)."""
+    if chunk_turns is None:
+        batches = list(batches)
+        if not batches:
+            return
+        yield pa.Table.from_batches(batches), 0
+        return
+    pending: list[pa.RecordBatch] = []
+    n_pending = 0
+    row0 = 0
+    done: set = set()
+    for batch in batches:
+        pending.append(batch)
+        n_pending += batch.num_rows
+        if n_pending < chunk_turns:
+            continue
+        table = pa.Table.from_batches(pending)
+        ids = table.column(conv_col).cast(pa.string()).combine_chunks()
+        last = ids[len(ids) - 1]
+        # cut before the trailing run of the last conversation (it may continue in the next batch)
+        import pyarrow.compute as pc
+
+        neq = np.asarray(pc.not_equal(ids, last).to_numpy(zero_copy_only=False), dtype=bool)
+        cut = int(np.flatnonzero(neq)[-1]) + 1 if neq.any() else 0
+        if cut == 0:
+            continue
+        head = table.slice(0, cut)
+        head_ids = set(pc.unique(ids.slice(0, cut)).to_pylist())
+        if head_ids & done:
+            raise _NotContiguous()
+        done |= head_ids
+        yield head, row0
+        row0 += cut
+        rest = table.slice(cut)
+        pending = rest.to_batches()
+        n_pending = rest.num_rows
+    if n_pending:
+        table = pa.Table.from_batches(pending)
+        import pyarrow.compute as pc
+
+        ids = set(pc.unique(table.column(conv_col).cast(pa.string())).to_pylist())
+        if ids & done:
+            raise _NotContiguous()
+        yield table, row0
+
+
+# --------------------------------------------------------------------------- per format
+def _iter_table_file(path: Path, fmt: str, spec: TableSpec, problems: Problems,
+                     chunk_turns: int | None) -> Iterator[Corpus]:
+    source = str(path)
+    unit = "row" if fmt == "parquet" else "line"
+    header_lines = 1 if fmt in ("csv", "tsv") else 0
+    if fmt == "json":  # a JSON list of row objects
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not valid UTF-8 ({exc.reason})", source=source) from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON ({exc.msg}, column {exc.colno})", source=source, line=exc.lineno) from None
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise InputError("expected a JSON list of row objects (one per turn)", source=source, line=1)
+        if not data:
+            raise InputError("the file holds no rows; expected a long table", source=source)
+        table = pa.Table.from_pylist(data)
+        yield table_to_corpus(table, spec, source=source, problems=problems, fmt=fmt, unit="row",
+                              header_lines=0)
+        return
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(path).names
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"cannot read Parquet ({exc})", source=source) from None
+    elif fmt in ("csv", "tsv"):
+        names = _csv_header(path, "," if fmt == "csv" else "\t")
+    else:
+        names = None
+    yielded = 0
+    try:
+        if names is None:
+            first = next(_arrow_batches(path, fmt, spec), None)
+            if first is None:
+                raise InputError("the file holds no rows; expected a long table", source=source)
+            names = first.schema.names
+        conv_col = spec.resolve(names, source)["conversation"]
+        for table, row0 in _stream_tables(_arrow_batches(path, fmt, spec), conv_col, chunk_turns):
+            if table.num_rows == 0:
+                continue
+            corpus = table_to_corpus(table, spec, source=source, problems=problems, fmt=fmt,
+                                     row_base=row0, header_lines=header_lines, unit=unit)
+            yielded += 1
+            yield corpus
+    except _NotContiguous:
+        raise InputError(f"the rows of some conversation are not contiguous (column {conv_col!r}); "
+                         "reading in chunks needs rows grouped by conversation: sort the file, or "
+                         "read it whole (no chunking)", source=source) from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
+        if fmt == "parquet" or yielded:
+            raise InputError(f"cannot read as {fmt} ({exc})", source=source) from None
+        table, lines = _python_rows(path, fmt, problems)  # raises in fail mode at the bad line
+        if problems.on_error == "fail":  # nothing malformed found line by line: report pyarrow's reason
+            raise InputError(f"cannot read as {fmt} ({exc})", source=source) from None
+        yield table_to_corpus(table, spec, source=source, problems=_LineMapped(problems, lines),
+                              fmt=fmt, unit="line", header_lines=-1)
+        return
+    if not yielded:
+        raise InputError("the file holds no rows; expected a long table", source=source)
+
+
+class _LineMapped(Problems):
+    """Problems whose ``line`` is a row index into a list of real file lines."""
+
+    def __init__(self, inner: Problems, lines: list[int]):
+        self.inner, self.lines = inner, lines
+        self.on_error, self.records = inner.on_error, inner.records
+
+    def report(self, reason, *, source, line=None, conversation=None, level="row", unit="line"):
+        if line is not None and 0 <= line < len(self.lines):
+            line = self.lines[line]
+        self.inner.report(reason, source=source, line=line, conversation=conversation, level=level, unit=unit)
+
+
+def _iter_convokit(path: Path, spec: TableSpec, problems: Problems, chunk_turns) -> Iterator[Corpus]:
+    """A ConvoKit corpus directory: utterances.jsonl (+ conversations.json metadata)."""
+    utt = path / "utterances.jsonl"
+    source = str(utt)
+    table, lines = _python_rows(utt, "jsonl", problems)
+    if "meta" in table.column_names and pa.types.is_struct(table.column("meta").type):
+        table = table.flatten()
+    names = table.column_names
+    if "speaker" not in names and "user" in names:
+        table = table.rename_columns(["speaker" if n == "user" else n for n in names])
+    order = spec.order
+    if order is None and "timestamp" in table.column_names:
+        ts = table.column("timestamp")
+        order = "timestamp" if ts.null_count == 0 else None
+    if order is None:  # file order
+        table = table.append_column("_file_order", pa.array(np.arange(table.num_rows)))
+        order = "_file_order"
+    cspec = TableSpec(conversation=spec.conversation or "conversation_id", order=order,
+                      speaker=spec.speaker or "speaker", text=spec.text or "text",
+                      role_column=spec.role_column, role_map=spec.role_map,
+                      conversation_columns=spec.conversation_columns)
+    corpus = table_to_corpus(table, cspec, source=source, problems=_LineMapped(problems, lines),
+                             fmt="convokit", unit="line", header_lines=-1)
+    corpus.turn_columns.pop("source_order", None) if order == "_file_order" else None
+    convs = path / "conversations.json"
+    if convs.exists():
+        try:
+            meta = json.loads(convs.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"cannot read conversation metadata ({exc})", source=str(convs)) from None
+        if not isinstance(meta, dict):
+            raise InputError("expected an object keyed by conversation id", source=str(convs))
+        ids = corpus.conversation_id.to_pylist()
+        keys: list[str] = []
+        for m in meta.values():
+            for k, v in ((m or {}).get("meta") or {}).items():
+                if k not in keys and (v is None or isinstance(v, (str, int, float, bool))):
+                    keys.append(k)
+        for k in keys:
+            vals = [((meta.get(c) or {}).get("meta") or {}).get(k) for c in ids]
+            try:
+                corpus.conv_columns[k] = pa.array(vals)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                corpus.conv_columns[k] = pa.array([None if v is None else str(v) for v in vals], pa.string())
+    if chunk_turns:
+        yield from corpus.chunks(chunk_turns)
+    else:
+        yield corpus
+
+
+def _iter_arrow_like(data: Any, spec: TableSpec, problems: Problems, chunk_turns) -> Iterator[Corpus]:
+    mod = type(data).__module__
+    if isinstance(data, pa.Table):
+        table = data
+    elif isinstance(data, pa.RecordBatch):
+        table = pa.Table.from_batches([data])
+    elif mod.startswith("pandas"):
+        table = pa.Table.from_pandas(data, preserve_index=False)
+    elif mod.startswith("polars"):
+        table = data.to_arrow()
+    else:
+        raise InputError(f"cannot load a {type(data).__name__}; pass a path, a pyarrow Table, "
+                         "a pandas or a polars DataFrame in long format")
+    if table.num_rows == 0:
+        raise InputError("the table has no rows; expected one row per turn", source="<table>")
+    corpus = table_to_corpus(table, spec, source="<table>", problems=problems, fmt="table",
+                             unit="row", header_lines=0)
+    if chunk_turns:
+        yield from corpus.chunks(chunk_turns)
+    else:
+        yield corpus
+
+
+# --------------------------------------------------------------------------- public
+def iter_corpus(data, *, format: str = "auto", spec: TableSpec | None = None,
+                problems: Problems | None = None, chunk_turns: int | None = None,
+                on_error: str = "fail") -> Iterator[Corpus]:
+    """Yield chunks of whole conversations from a path (or a list of paths) or a table.
+
+    Parameters
+    ----------
+    data : str, os.PathLike, list of those, pyarrow.Table, pandas or polars DataFrame
+    format : str
+        One of :data:`~fastmetrics.io.FORMATS`; ``"auto"`` detects it per path.
+    spec : TableSpec, optional
+        Column names and role mapping for long tables (and the role map for ESConv).
+    problems : Problems, optional
+        Collects skipped rows; created from ``on_error`` when not given.
+    chunk_turns : int, optional
+        Approximate turns per chunk; None yields one corpus per input.
+    """
+    spec = spec or TableSpec()
+    problems = problems or Problems(on_error)
+    if format not in FORMATS:
+        raise InputError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+    if not isinstance(data, (str, os.PathLike, list, tuple)):
+        yield from _iter_arrow_like(data, spec, problems, chunk_turns)
+        return
+    paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    if not paths:
+        raise InputError("no input given")
+    for p in paths:
+        path = Path(p)
+        fmt = detect_format(path) if format == "auto" else format
+        if not path.exists():
+            raise InputError("no such file or directory", source=str(path))
+        if path.is_file() and path.stat().st_size == 0:
+            raise InputError("the file is empty; expected a corpus", source=str(path))
+        if fmt in ("esconv-jsonl", "esconv-json"):
+            chunk_conv = max(1, chunk_turns // 30) if chunk_turns else None
+            yield from read_esconv(path, fmt, problems=problems, role_map=spec.role_map,
+                                   chunk_conversations=chunk_conv)
+        elif fmt == "convokit":
+            yield from _iter_convokit(path, spec, problems, chunk_turns)
+        else:
+            yield from _iter_table_file(path, fmt, spec, problems, chunk_turns)
+
+
+def load(data, *, format: str = "auto", on_error: str = "fail", problems: Problems | None = None,
+         conversation: str | None = None, order: str | None = None, speaker: str | None = None,
+         text: str | None = None, role_column: str | None = None, role_map=None,
+         conversation_columns: list[str] | None = None) -> Corpus:
+    """Load a corpus from a path, a list of paths, or a long-format table.
+
+    Parameters
+    ----------
+    data : str, os.PathLike, list, pyarrow.Table, pandas.DataFrame or polars.DataFrame
+    format : str
+        ``"auto"`` (default), ``csv``, ``tsv``, ``jsonl``, ``json``, ``parquet``, ``convokit``,
+        ``esconv-jsonl``, ``esconv-json``.
+    on_error : {"fail", "skip"}
+        Raise at the first bad row, or drop bad rows/conversations and list them in
+        ``corpus.skipped``.
+    conversation, order, speaker, text : str, optional
+        Column names of a long table (common names are found automatically).
+    role_column : str, optional
+        Column holding role labels, when the speaker column holds person ids.
+    role_map : str or dict, optional
+        Extra ``label=role`` pairs, e.g. ``"usr=client,sys=therapist"``.
+    conversation_columns : list of str, optional
+        Carried columns with one value per conversation (outcomes, metadata).
+
+    Returns
+    -------
+    Corpus
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> t = pa.table({"conversation_id": ["a", "a"], "speaker": ["client", "therapist"],
+    ...               "text": ["I feel low.", "That sounds hard."]})
+    >>> load(t).n_turns
+    2
+    """
+    spec = TableSpec(conversation=conversation, order=order, speaker=speaker, text=text,
+                     role_column=role_column, role_map=role_map,
+                     conversation_columns=list(conversation_columns or []))
+    problems = problems or Problems(on_error)
+    parts = list(iter_corpus(data, format=format, spec=spec, problems=problems))
+    parts = [p for p in parts if p.n_conversations > 0] or parts[:1]
+    if not parts:
+        raise InputError("no conversations could be read")
+    corpus = Corpus.concat(parts)
+    corpus.skipped = list(problems.records)
+    if corpus.n_conversations == 0:
+        raise InputError("no valid conversations remain after skipping bad input",
+                         source=parts[0].source)
+    return corpus
