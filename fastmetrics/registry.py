@@ -115,6 +115,9 @@ class MetricFamily:
 #: Built-in families, imported lazily. Add one line per family.
 BUILTIN: dict[str, str] = {
     "basic": "fastmetrics.metrics.basic:FAMILY",
+    "lsm": "fastmetrics.metrics.sync:LSM",
+    "rlsm": "fastmetrics.metrics.sync:RLSM",
+    "coordination": "fastmetrics.metrics.sync:COORDINATION",
 }
 
 _REGISTERED: dict[str, MetricFamily] = {}
