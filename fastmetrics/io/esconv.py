@@ -10,7 +10,8 @@ Per turn: ``strategy`` (supporter strategy label) and ``rating`` (the seeker's `
 Per conversation: the seeker survey as numbers (``initial_emotion_intensity``,
 ``final_emotion_intensity``, ``empathy``, ``relevance``), supporter survey as
 ``supporter_survey_<key>``, and the descriptive fields (``experience_type``, ``emotion_type``,
-``problem_type``, ``situation``, ...). Conversation ids are ``<file stem>:<index>``.
+``problem_type``, ``situation``, ...). Conversation ids are the record's ``conversation_id`` when it has one, else
+``<file stem>:<index>`` (0-based).
 """
 from __future__ import annotations
 
@@ -89,6 +90,8 @@ def _conversation(obj, idx: int, stem: str, fmt: str, source: str, line: int | N
                   problems: Problems, unit: str):
     """Parse one ESConv record; returns (cid, turns, meta) or None if skipped."""
     cid = f"{stem}:{idx}"
+    if isinstance(obj, dict) and isinstance(obj.get("conversation_id"), (str, int)):
+        cid = str(obj["conversation_id"])
     where = dict(source=source, line=line, conversation=cid, unit=unit)
     if not isinstance(obj, dict) or not isinstance(obj.get("dialog"), list):
         problems.report("expected an ESConv conversation object with a 'dialog' list", level="conversation", **where)
@@ -124,7 +127,7 @@ def _conversation(obj, idx: int, stem: str, fmt: str, source: str, line: int | N
         return None
     meta = {}
     for key, val in obj.items():
-        if key in ("dialog", "survey_score"):
+        if key in ("dialog", "survey_score", "conversation_id"):
             continue
         if isinstance(val, (str, int, float, bool)) or val is None:
             meta[key] = None if val is None else str(val)
