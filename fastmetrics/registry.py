@@ -118,6 +118,7 @@ BUILTIN: dict[str, str] = {
     "lsm": "fastmetrics.metrics.sync:LSM",
     "rlsm": "fastmetrics.metrics.sync:RLSM",
     "coordination": "fastmetrics.metrics.sync:COORDINATION",
+    "trajectory": "fastmetrics.metrics.trajectory:FAMILY",
 }
 
 _REGISTERED: dict[str, MetricFamily] = {}
