@@ -13,10 +13,14 @@ __all__ = [
 
 
 def __getattr__(name):  # lazy public API: keep `import fastmetrics` light
-    if name in ("load", "score"):
-        from . import api
+    if name == "load":
+        from .io import load
 
-        return getattr(api, name)
+        return load
+    if name == "score":
+        from .api import score
+
+        return score
     if name == "show_config":
         from .config import show_config
 

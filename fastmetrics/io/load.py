@@ -51,11 +51,17 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
     return next(csv.reader([line], delimiter=delimiter))
 
 
-def _arrow_batches(path: Path, fmt: str, spec: TableSpec) -> Iterator[pa.RecordBatch]:
-    """Record batches from pyarrow's streaming readers (raises pyarrow errors as they come)."""
+def _arrow_batches(path: Path, fmt: str, spec: TableSpec, whole: bool = False) -> Iterator[pa.RecordBatch]:
+    """Record batches from pyarrow's streaming readers (raises pyarrow errors as they come).
+
+    ``whole=True`` (no chunking) reads Parquet with the multi-threaded whole-file reader.
+    """
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
+        if whole:
+            yield from pq.read_table(path).to_batches()
+            return
         pf = pq.ParquetFile(path)
         yield from pf.iter_batches(batch_size=_BLOCK_ROWS)
         return
@@ -253,7 +259,8 @@ def _iter_table_file(path: Path, fmt: str, spec: TableSpec, problems: Problems,
                 raise InputError("the file holds no rows; expected a long table", source=source)
             names = first.schema.names
         conv_col = spec.resolve(names, source)["conversation"]
-        for table, row0 in _stream_tables(_arrow_batches(path, fmt, spec), conv_col, chunk_turns):
+        for table, row0 in _stream_tables(_arrow_batches(path, fmt, spec, whole=chunk_turns is None),
+                                          conv_col, chunk_turns):
             if table.num_rows == 0:
                 continue
             corpus = table_to_corpus(table, spec, source=source, problems=problems, fmt=fmt,

@@ -91,7 +91,9 @@ def _as_string(col: pa.Array) -> pa.Array:
         col = col.combine_chunks()
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
-    if pa.types.is_large_string(col.type) or pa.types.is_string(col.type):
+    if pa.types.is_string(col.type):
+        return col
+    if pa.types.is_large_string(col.type):
         return col.cast(pa.string())
     if pa.types.is_floating(col.type):
         # 3.0 -> "3" so that ids written as floats by some tools match their integer form
@@ -164,7 +166,7 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
         (_to_np_bool(pc.is_null(conv)), f"missing conversation id (column {cols['conversation']!r})"),
         (_to_np_bool(pc.is_null(speaker)), f"missing speaker (column {cols['speaker']!r})"),
         (_to_np_bool(pc.is_null(text)), f"missing text (column {cols['text']!r})"),
-        (_to_np_bool(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pc.fill_null(text, "x"))), 0)),
+        (_to_np_bool(pc.or_(pc.equal(pc.binary_length(text), 0), pc.utf8_is_space(text))),
          f"empty text (column {cols['text']!r}); every turn needs words"),
     ]
     if order is not None:
@@ -189,7 +191,16 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
     enc = conv.dictionary_encode()
     codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     conv_names = enc.dictionary
-    perm = np.lexsort((order, codes)) if order is not None else np.argsort(codes, kind="stable")
+    step = codes[1:] - codes[:-1]
+    if order is not None:
+        in_order = bool(np.all((step > 0) | ((step == 0) & (order[1:] > order[:-1]))))
+    else:
+        in_order = bool(np.all(step >= 0))
+    if in_order:  # the common case: rows already grouped and ordered; no reordering needed
+        perm = np.arange(len(codes))
+    else:
+        perm = np.lexsort((order, codes)) if order is not None else np.argsort(codes, kind="stable")
+    identity = in_order
     codes_s = codes[perm]
     n_conv = len(conv_names)
     counts = np.bincount(codes_s, minlength=n_conv)
@@ -224,6 +235,7 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
         drop[list(bad_conv)] = True
         keep_turn = ~drop[codes_s]
         perm = perm[keep_turn]
+        identity = False
         codes_s = codes_s[keep_turn]
         remap = np.cumsum(~drop) - 1
         codes_s = remap[codes_s]
@@ -234,8 +246,14 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
         np.cumsum(counts, out=offsets[1:])
 
     take = pa.array(perm)
-    speaker_s = speaker.take(take)
-    role_src = speaker_s if spec.role_column is None else _as_string(table.column(spec.role_column).take(take))
+
+    def taken(col):
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        return col if identity else col.take(take)
+
+    speaker_s = taken(speaker)
+    role_src = speaker_s if spec.role_column is None else _as_string(taken(table.column(spec.role_column)))
     role = map_roles(role_src, parse_role_map(spec.role_map))
     used = {c for c in cols.values() if c is not None}
     conv_first = pa.array(offsets[:-1])
@@ -244,18 +262,15 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
     for name in names:
         if name in used:
             continue
-        col = table.column(name).take(take)
-        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        col = taken(table.column(name))
         if name in spec.conversation_columns:
             conv_columns[name] = col.take(conv_first) if n_conv else col.slice(0, 0)
         else:
             turn_columns[name] = col
     if cols["order"] is not None:
-        turn_columns.setdefault("source_order", table.column(cols["order"]).take(take).combine_chunks()
-                                if isinstance(table.column(cols["order"]), pa.ChunkedArray)
-                                else table.column(cols["order"]).take(take))
+        turn_columns.setdefault("source_order", taken(table.column(cols["order"])))
     return Corpus(conversation_id=conv_names, conv_offsets=offsets, role=role, speaker=speaker_s,
-                  text=text.take(take), turn_columns=turn_columns, conv_columns=conv_columns,
+                  text=taken(text), turn_columns=turn_columns, conv_columns=conv_columns,
                   source=source, format=fmt)
 
 

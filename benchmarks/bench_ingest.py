@@ -1,0 +1,110 @@
+"""Ingest benchmark: fastmetrics loaders vs pandas on the same 1M-turn files, same run.
+
+Workloads (each run in a fresh subprocess so that peak RSS is its own, interleaved A B A B):
+  parquet : fastmetrics.load(file.parquet)           vs pandas.read_parquet(file.parquet)
+  jsonl   : fastmetrics.load(file.jsonl)             vs pandas.read_json(file.jsonl, lines=True)
+  streamed: fastmetrics.iter_corpus(chunk_turns=250k) over each file (bounded memory)
+fastmetrics builds the full columnar corpus (grouping, ordering, role mapping, checks);
+pandas only parses the table, so the comparison favours pandas.
+
+Usage: python benchmarks/bench_ingest.py [--turns 1000000] [--repeats 5] [--threads 1]
+Writes benchmarks/results/ingest.json and prints a table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+WORKER = r"""
+import json, resource, sys, time
+kind, path = sys.argv[1], sys.argv[2]
+t0 = time.perf_counter()
+if kind == "fm":
+    import fastmetrics as fm
+    c = fm.load(path)
+    n = c.n_turns
+elif kind == "fm_stream":
+    from fastmetrics.io import iter_corpus
+    n = 0
+    for chunk in iter_corpus(path, chunk_turns=250_000):
+        n += chunk.n_turns
+elif kind == "pd_parquet":
+    import pandas as pd
+    n = len(pd.read_parquet(path))
+elif kind == "pd_json":
+    import pandas as pd
+    n = len(pd.read_json(path, lines=True))
+dt = time.perf_counter() - t0
+print(json.dumps({"seconds": dt, "turns": n,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run(kind: str, path: Path, threads: int) -> dict:
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               OPENBLAS_NUM_THREADS=str(threads), ARROW_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", WORKER, kind, str(path)], env=env, check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--turns", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "ingest.json")
+    a = ap.parse_args()
+    sys.path.insert(0, str(HERE))
+    from generate_corpus import generate, write
+
+    load0 = open("/proc/loadavg").read().split()[:3]
+    with tempfile.TemporaryDirectory() as tmp:
+        files = write(generate(a.turns, seed=0), Path(tmp) / "corpus")
+        pairs = {"parquet": ("fm", "pd_parquet", files["parquet"]),
+                 "jsonl": ("fm", "pd_json", files["jsonl"])}
+        results = {}
+        for name, (ours, peer, path) in pairs.items():
+            rows = {"ours": [], "peer": [], "ours_streamed": []}
+            for _ in range(a.repeats):  # interleaved
+                rows["ours"].append(run(ours, path, a.threads))
+                rows["peer"].append(run(peer, path, a.threads))
+                rows["ours_streamed"].append(run("fm_stream", path, a.threads))
+            med = {k: statistics.median(r["seconds"] for r in v) for k, v in rows.items()}
+            ratios = [p["seconds"] / o["seconds"] for o, p in zip(rows["ours"], rows["peer"])]
+            results[name] = {
+                "turns": rows["ours"][0]["turns"],
+                "median_seconds": med,
+                "turns_per_s": {k: rows["ours"][0]["turns"] / v for k, v in med.items()},
+                "peak_rss_mb": {k: max(r["peak_rss_mb"] for r in v) for k, v in rows.items()},
+                "ratio_peer_over_ours_median": statistics.median(ratios),
+                "ratio_spread": [min(ratios), max(ratios)],
+                "peer": peer,
+            }
+    load1 = open("/proc/loadavg").read().split()[:3]
+    report = {"turns": a.turns, "repeats": a.repeats, "threads": a.threads,
+              "cpu": platform.processor() or platform.machine(), "loadavg_before": load0,
+              "loadavg_after": load1, "results": results}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(report, indent=2))
+    print(f"{'workload':10s} {'ours s':>8s} {'peer s':>8s} {'stream s':>9s} {'ratio':>6s} "
+          f"{'ours MB':>8s} {'peer MB':>8s} {'stream MB':>9s}")
+    for name, r in results.items():
+        m, p = r["median_seconds"], r["peak_rss_mb"]
+        print(f"{name:10s} {m['ours']:8.2f} {m['peer']:8.2f} {m['ours_streamed']:9.2f} "
+              f"{r['ratio_peer_over_ours_median']:6.2f} {p['ours']:8.0f} {p['peer']:8.0f} {p['ours_streamed']:9.0f}")
+    print(f"loadavg before {load0} after {load1}")
+
+
+if __name__ == "__main__":
+    main()
