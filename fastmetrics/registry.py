@@ -119,6 +119,8 @@ BUILTIN: dict[str, str] = {
     "rlsm": "fastmetrics.metrics.sync:RLSM",
     "coordination": "fastmetrics.metrics.sync:COORDINATION",
     "trajectory": "fastmetrics.metrics.trajectory:FAMILY",
+    "behaviour": "fastmetrics.metrics.behaviour:FAMILY",
+    "empathy": "fastmetrics.metrics.empathy:FAMILY",
 }
 
 _REGISTERED: dict[str, MetricFamily] = {}
