@@ -1,0 +1,9 @@
+"""Sentence embeddings: the offline ONNX encoder, the on-disk embedding cache, similarity search.
+
+Heavy imports (onnxruntime, tokenizers, faiss) happen on first use, not at import.
+"""
+from __future__ import annotations
+
+from .api import corpus_embeddings, encode, encode_corpus
+
+__all__ = ["encode", "encode_corpus", "corpus_embeddings"]
