@@ -25,4 +25,5 @@ def __getattr__(name):  # lazy public API: keep `import fastmetrics` light
         from .config import show_config
 
         return show_config
+    if name == "encode": from .embed.api import encode; return encode  # noqa: E701,E702
     raise AttributeError(f"module 'fastmetrics' has no attribute {name!r}")

@@ -16,7 +16,7 @@ import textwrap
 from .errors import FastMetricsError, InputError
 
 #: Modules that add subcommands (``register_cli(subparsers)``).
-PLUGINS: list[str] = ["fastmetrics.study.cli"]
+PLUGINS: list[str] = ["fastmetrics.study.cli", "fastmetrics.embed.cli"]
 
 EXAMPLES = """\
 examples:

@@ -115,12 +115,16 @@ class MetricFamily:
 #: Built-in families, imported lazily. Add one line per family.
 BUILTIN: dict[str, str] = {
     "basic": "fastmetrics.metrics.basic:FAMILY",
+    "wmd": "fastmetrics.metrics.ot:FAMILY_WMD",
+    "nclid": "fastmetrics.metrics.ot:FAMILY_NCLID",
     "lsm": "fastmetrics.metrics.sync:LSM",
     "rlsm": "fastmetrics.metrics.sync:RLSM",
     "coordination": "fastmetrics.metrics.sync:COORDINATION",
     "trajectory": "fastmetrics.metrics.trajectory:FAMILY",
     "behaviour": "fastmetrics.metrics.behaviour:FAMILY",
     "empathy": "fastmetrics.metrics.empathy:FAMILY",
+    "alliance": "fastmetrics.metrics.alliance:FAMILY",
+    "embedding_sync": "fastmetrics.metrics.embedding_sync:FAMILY",
 }
 
 _REGISTERED: dict[str, MetricFamily] = {}
