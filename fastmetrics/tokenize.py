@@ -3,7 +3,9 @@
 Runs entirely in Arrow compute (RE2 in C++): lowercase, split on runs of non-word characters,
 drop empty pieces, dictionary-encode into a vocabulary and int32 ids. No Python object per turn.
 The result equals ``re.findall(r"\\w+", text.lower())`` for letters and digits in any script
-(word characters are Unicode letters, numbers and ``_``).
+(word characters are Unicode letters, numbers and ``_``), with one documented difference:
+lowercasing uses the simple Unicode case mapping, so the few characters whose full lowercase
+form is several code points (U+0130 "İ" -> "i̇" in Python) lower to one character ("i").
 """
 from __future__ import annotations
 

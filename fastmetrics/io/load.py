@@ -184,7 +184,12 @@ def _stream_tables(batches: Iterable[pa.RecordBatch], conv_col: str, chunk_turns
     n_pending = 0
     row0 = 0
     done: set = set()
-    for batch in batches:
+    def pieces():  # blocks no larger than a chunk, so that chunks stay near chunk_turns
+        for batch in batches:
+            for start in range(0, batch.num_rows, chunk_turns):
+                yield batch.slice(start, chunk_turns)
+
+    for batch in pieces():
         pending.append(batch)
         n_pending += batch.num_rows
         if n_pending < chunk_turns:
@@ -263,6 +268,8 @@ def _iter_table_file(path: Path, fmt: str, spec: TableSpec, problems: Problems,
                                           conv_col, chunk_turns):
             if table.num_rows == 0:
                 continue
+            if fmt == "jsonl":  # the JSON reader passes invalid UTF-8 through: check it here
+                table.validate(full=True)
             corpus = table_to_corpus(table, spec, source=source, problems=problems, fmt=fmt,
                                      row_base=row0, header_lines=header_lines, unit=unit)
             yielded += 1
