@@ -38,6 +38,42 @@ int fm_token_stats(int64_t n_turns, const int64_t *token_offsets, const int32_t 
                    int32_t vocab_size, int32_t *out_n_tokens, int32_t *out_n_types,
                    int n_threads);
 
+/* Exact earth mover's distance of one dense problem (transportation simplex).
+ *   a        : double[n1]        source weights (non-negative, same total as b)
+ *   b        : double[n2]        target weights
+ *   cost     : double[n1 * n2]   ground cost, row-major
+ *   out_cost : double[1]         optimal transport cost
+ *   out_plan : double[n1 * n2]   optimal plan, row-major (may be NULL)
+ * Returns FM_MAX_ITER if the pivot limit was hit (out_cost then holds a feasible upper bound).
+ */
+int fm_emd_f64(int32_t n1, int32_t n2, const double *a, const double *b, const double *cost,
+               double *out_cost, double *out_plan);
+
+/* Word mover's distances for a batch of pairs of bags that index one vector table.
+ *   task_turn_lo, task_turn_hi : int64[n_tasks]    turn range whose vocabulary shares one
+ *                                                  memoised cost matrix (lo < 0: no memo)
+ *   task_pair_offsets          : int64[n_tasks + 1] CSR offsets into the pairs
+ *   pair_a, pair_b             : int64[n_pairs]    turn indices of each pair
+ *   bag_start                  : int64[n_turns]    start of each turn's bag in bag_rows
+ *   bag_len                    : int32[n_turns]    distinct in-vocabulary words of the turn
+ *   bag_rows                   : int32[...]        table rows, in [0, n_rows)
+ *   bag_weights                : double[...]       count / in-vocabulary total
+ *   table                      : float or double[n_rows * dim] word vectors, row-major
+ *   ground_cost                : 0 Euclidean, 1 cosine distance
+ *   mode                       : 0 exact EMD, 1 RWMD, 2 WCD (Euclidean only)
+ *   out                        : double[n_pairs]   +inf where a bag is empty
+ */
+int fm_wmd_pairs_f64(int64_t n_tasks, const int64_t *task_turn_lo, const int64_t *task_turn_hi,
+                     const int64_t *task_pair_offsets, const int64_t *pair_a, const int64_t *pair_b,
+                     const int64_t *bag_start, const int32_t *bag_len, const int32_t *bag_rows,
+                     const double *bag_weights, int32_t n_rows, int32_t dim, const double *table,
+                     int ground_cost, int mode, double *out, int n_threads);
+int fm_wmd_pairs_f32(int64_t n_tasks, const int64_t *task_turn_lo, const int64_t *task_turn_hi,
+                     const int64_t *task_pair_offsets, const int64_t *pair_a, const int64_t *pair_b,
+                     const int64_t *bag_start, const int32_t *bag_len, const int32_t *bag_rows,
+                     const double *bag_weights, int32_t n_rows, int32_t dim, const float *table,
+                     int ground_cost, int mode, double *out, int n_threads);
+
 /* FM_CDEF_END */
 
 #ifdef __cplusplus

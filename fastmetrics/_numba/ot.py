@@ -1,0 +1,619 @@
+"""Optimal-transport kernels (Numba twins of kernels/emd.c, plus Sinkhorn and nCLiD reduction).
+
+Algorithms
+    * Exact EMD: the primal transportation simplex on the dense bipartite problem (network
+      simplex on a complete bipartite graph), matrix-minimum start (a spanning tree of
+      n1 + n2 - 1 cells, degenerate cells kept), potentials rebuilt by a breadth-first walk of
+      the tree, Dantzig pricing, last-blocking-cell leaving rule; after 100 (n1 + n2) pivots,
+      Bland's rule (which cannot cycle). Same steps, same order, as the C kernel.
+    * Bags: per turn, the distinct in-vocabulary table rows (first-occurrence order) and their
+      weights count / in-vocabulary total (gensim 4 ``wmdistance`` semantics).
+    * Pairs: grouped into tasks; a task names a turn range (normally one conversation) whose
+      union vocabulary gets one lazily filled, memoised cost matrix.
+    * RWMD: max of the two relaxed one-sided transports; WCD: distance of weighted centroids.
+    * Sinkhorn: log-domain (dual potentials f, g updated by log-sum-exp), per pair in its own
+      ragged shape (no padding); stops when the L1 error of the row marginal is below ``tol``
+      (checked every iteration after the g update, where the column marginal is exact).
+      The value reported is the transport cost <P, C> of the entropic plan, as POT's
+      ``sinkhorn2`` returns.
+Parallel strategy: ``prange`` over tasks; each task allocates its own scratch, so every pair's
+value depends only on its inputs and results do not depend on the thread count.
+Memory: per task, a u*u memo (u = distinct words of the task, skipped when u > 2048) and
+O(n1 * n2) solver scratch per pair.
+Numerics: the simplex works in float64; costs are computed in the table dtype. No fastmath.
+"""
+import math
+
+import numba
+import numpy as np
+
+MEMO_MAX_U = 2048
+# status codes (fastmetrics/_status.py)
+OK, ERR_INPUT, ERR_NOMEM, ERR_INFEASIBLE, MAX_ITER = 0, 1, 2, 3, 4
+
+
+# ------------------------------------------------------------------------------------------
+# bags
+# ------------------------------------------------------------------------------------------
+@numba.njit(parallel=True, cache=True, nogil=True)
+def build_bags(token_offsets, token_ids, vocab_to_row, n_rows, n_ranges,
+               out_len, out_rows, out_weights):
+    """Distinct in-vocabulary rows and weights per turn, written at ``token_offsets[t]``."""
+    n_turns = token_offsets.shape[0] - 1
+    for r in numba.prange(n_ranges):
+        lo = (n_turns * r) // n_ranges
+        hi = (n_turns * (r + 1)) // n_ranges
+        stamp = np.full(max(n_rows, 1), -1, dtype=np.int64)
+        slot = np.zeros(max(n_rows, 1), dtype=np.int64)
+        for t in range(lo, hi):
+            a = token_offsets[t]
+            b = token_offsets[t + 1]
+            u = 0
+            total = 0
+            for k in range(a, b):
+                row = vocab_to_row[token_ids[k]]
+                if row < 0:
+                    continue
+                total += 1
+                if stamp[row] != t:
+                    stamp[row] = t
+                    slot[row] = u
+                    out_rows[a + u] = row
+                    out_weights[a + u] = 1.0
+                    u += 1
+                else:
+                    out_weights[a + slot[row]] += 1.0
+            for k in range(u):
+                out_weights[a + k] = out_weights[a + k] / total
+            out_len[t] = u
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# transportation simplex
+# ------------------------------------------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def _tree_potentials(n1, n2, C, br, bc, deg, adj_start, adj, parent, pcell, depth, queue, pot):
+    n = n1 + n2
+    m = n - 1
+    for v in range(n):
+        deg[v] = 0
+    for e in range(m):
+        deg[br[e]] += 1
+        deg[n1 + bc[e]] += 1
+    adj_start[0] = 0
+    for v in range(n):
+        adj_start[v + 1] = adj_start[v] + deg[v]
+    for v in range(n):
+        deg[v] = adj_start[v]
+    for e in range(m):
+        adj[deg[br[e]]] = e
+        deg[br[e]] += 1
+        adj[deg[n1 + bc[e]]] = e
+        deg[n1 + bc[e]] += 1
+    for v in range(n):
+        parent[v] = -2
+    head = 0
+    tail = 0
+    queue[tail] = 0
+    tail += 1
+    parent[0] = -1
+    pcell[0] = -1
+    depth[0] = 0
+    pot[0] = 0.0
+    while head < tail:
+        v = queue[head]
+        head += 1
+        for q in range(adj_start[v], adj_start[v + 1]):
+            e = adj[q]
+            r = br[e]
+            c = n1 + bc[e]
+            o = c if v == r else r
+            if parent[o] != -2:
+                continue
+            parent[o] = v
+            pcell[o] = e
+            depth[o] = depth[v] + 1
+            pot[o] = C[br[e], bc[e]] - pot[v]
+            queue[tail] = o
+            tail += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def emd_solve(a, b, C, plan):
+    """Exact EMD of weights a[n1], b[n2] and cost C[n1, n2] (float64).
+
+    ``plan`` is a float64 (n1, n2) array to fill with the optimal plan, or a (0, 0) array.
+    Returns (cost, status).
+    """
+    n1 = a.shape[0]
+    n2 = b.shape[0]
+    want_plan = plan.shape[0] == n1 and plan.shape[1] == n2 and n1 > 0
+    if want_plan:
+        plan[:, :] = 0.0
+    if n1 == 1 or n2 == 1:
+        s = 0.0
+        for i in range(n1):
+            for j in range(n2):
+                x = b[j] if n1 == 1 else a[i]
+                s += x * C[i, j]
+                if want_plan:
+                    plan[i, j] = x
+        return s, OK
+    n = n1 + n2
+    m = n - 1
+    br = np.empty(m, dtype=np.int64)
+    bc = np.empty(m, dtype=np.int64)
+    bx = np.empty(m, dtype=np.float64)
+    deg = np.empty(n, dtype=np.int64)
+    adj_start = np.empty(n + 1, dtype=np.int64)
+    adj = np.empty(2 * m, dtype=np.int64)
+    parent = np.empty(n, dtype=np.int64)
+    pcell = np.empty(n, dtype=np.int64)
+    depth = np.empty(n, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    pot = np.empty(n, dtype=np.float64)
+    sup = np.empty(n1, dtype=np.float64)
+    dem = np.empty(n2, dtype=np.float64)
+    pi = np.empty(n, dtype=np.int64)
+    pj = np.empty(n, dtype=np.int64)
+
+    cmax = 0.0
+    for i in range(n1):
+        for j in range(n2):
+            if abs(C[i, j]) > cmax:
+                cmax = abs(C[i, j])
+    tol = 1e-13 * (cmax if cmax > 0.0 else 1.0)
+
+    # matrix-minimum start (see kernels/emd.c)
+    for i in range(n1):
+        sup[i] = a[i]
+        deg[i] = 1
+    for j in range(n2):
+        dem[j] = b[j]
+        deg[n1 + j] = 1
+    rows_left = n1
+    cols_left = n2
+    for e in range(m):
+        bi = -1
+        bj = -1
+        bcost = np.inf
+        for i in range(n1):
+            if deg[i] == 0:
+                continue
+            for j in range(n2):
+                if deg[n1 + j] != 0 and (C[i, j] < bcost or bi < 0):
+                    bcost = C[i, j]
+                    bi = i
+                    bj = j
+        x = sup[bi] if sup[bi] < dem[bj] else dem[bj]
+        if x < 0.0:
+            x = 0.0
+        br[e] = bi
+        bc[e] = bj
+        bx[e] = x
+        sup[bi] -= x
+        dem[bj] -= x
+        if (sup[bi] <= dem[bj] and rows_left > 1) or cols_left == 1:
+            deg[bi] = 0
+            rows_left -= 1
+        else:
+            deg[n1 + bj] = 0
+            cols_left -= 1
+
+    status = OK
+    it = 0
+    dantzig_cap = 100 * n
+    bland_cap = 50000 * n * n + 100000
+    bland = False
+    while True:
+        _tree_potentials(n1, n2, C, br, bc, deg, adj_start, adj, parent, pcell, depth, queue, pot)
+        ei = -1
+        ej = -1
+        best = -tol
+        for i in range(n1):
+            if bland and ei >= 0:
+                break
+            ui = pot[i]
+            for j in range(n2):
+                rc = C[i, j] - ui - pot[n1 + j]
+                if rc < best:
+                    ei = i
+                    ej = j
+                    if bland:
+                        break
+                    best = rc
+        if ei < 0:
+            break
+        it += 1
+        if not bland and it > dantzig_cap:
+            bland = True
+            it = 0
+        elif bland and it > bland_cap:
+            status = MAX_ITER
+            break
+        vi = ei
+        vj = n1 + ej
+        li = 0
+        lj = 0
+        while vi != vj:
+            if depth[vi] >= depth[vj]:
+                pi[li] = pcell[vi]
+                li += 1
+                vi = parent[vi]
+            else:
+                pj[lj] = pcell[vj]
+                lj += 1
+                vj = parent[vj]
+        theta = np.inf
+        for k in range(0, li, 2):
+            if bx[pi[k]] < theta:
+                theta = bx[pi[k]]
+        for k in range(0, lj, 2):
+            if bx[pj[k]] < theta:
+                theta = bx[pj[k]]
+        leave = -1
+        if not bland:
+            k = lj - 1 - ((lj - 1) & 1) if lj > 0 else -2
+            while k >= 0 and leave < 0:
+                if bx[pj[k]] == theta:
+                    leave = pj[k]
+                k -= 2
+            k = 0
+            while k < li and leave < 0:
+                if bx[pi[k]] == theta:
+                    leave = pi[k]
+                k += 2
+        else:
+            bestidx = -1
+            for k in range(0, li, 2):
+                e = pi[k]
+                idx = br[e] * n2 + bc[e]
+                if bx[e] == theta and (bestidx < 0 or idx < bestidx):
+                    bestidx = idx
+                    leave = e
+            for k in range(0, lj, 2):
+                e = pj[k]
+                idx = br[e] * n2 + bc[e]
+                if bx[e] == theta and (bestidx < 0 or idx < bestidx):
+                    bestidx = idx
+                    leave = e
+        for k in range(li):
+            e = pi[k]
+            bx[e] += theta if (k & 1) else -theta
+        for k in range(lj):
+            e = pj[k]
+            bx[e] += theta if (k & 1) else -theta
+        br[leave] = ei
+        bc[leave] = ej
+        bx[leave] = theta
+    s = 0.0
+    for e in range(m):
+        s += bx[e] * C[br[e], bc[e]]
+        if want_plan:
+            plan[br[e], bc[e]] += bx[e]
+    return s, status
+
+
+@numba.njit(cache=True, nogil=True)
+def emd_dense(a, b, C, plan):
+    """Single dense problem (for :func:`fastmetrics.ot.emd`)."""
+    return emd_solve(a, b, C, plan)
+
+
+# ------------------------------------------------------------------------------------------
+# batched pairs
+# ------------------------------------------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def _ground(table, r, s, ground_cost):
+    dim = table.shape[1]
+    if ground_cost == 0:
+        acc = table[0, 0] - table[0, 0]  # zero in the table dtype
+        for d in range(dim):
+            z = table[r, d] - table[s, d]
+            acc += z * z
+        return float(math.sqrt(acc))
+    xy = table[0, 0] - table[0, 0]
+    xx = xy
+    yy = xy
+    for d in range(dim):
+        xy += table[r, d] * table[s, d]
+        xx += table[r, d] * table[r, d]
+        yy += table[s, d] * table[s, d]
+    den = math.sqrt(xx) * math.sqrt(yy)
+    c = 1.0 - xy / den if den > 0.0 else 1.0
+    c = float(c)
+    return c if c > 0.0 else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _task_vocab(lo, hi, t, bag_start, bag_len, bag_rows, stamp, loc):
+    u = 0
+    for q in range(lo, hi):
+        for k in range(bag_len[q]):
+            r = bag_rows[bag_start[q] + k]
+            if stamp[r] != t:
+                stamp[r] = t
+                loc[r] = u
+                u += 1
+    return u
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_cost(ra, rb, table, ground_cost, use_memo, memo, u, loc, C):
+    n1 = ra.shape[0]
+    n2 = rb.shape[0]
+    for i in range(n1):
+        for j in range(n2):
+            if use_memo:
+                li = loc[ra[i]]
+                lj = loc[rb[j]]
+                c = memo[li * u + lj]
+                if c < 0.0:
+                    c = 0.0 if ra[i] == rb[j] else _ground(table, ra[i], rb[j], ground_cost)
+                    memo[li * u + lj] = c
+                    memo[lj * u + li] = c
+            else:
+                c = 0.0 if ra[i] == rb[j] else _ground(table, ra[i], rb[j], ground_cost)
+            C[i, j] = c
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def wmd_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start, bag_len,
+                     bag_rows, bag_weights, table, ground_cost, mode, out):
+    """Exact WMD (mode 0), RWMD (1) or WCD (2) per pair; returns a status (0 ok, 4 max-iter)."""
+    n_tasks = task_lo.shape[0]
+    n_rows = table.shape[0]
+    dim = table.shape[1]
+    status = np.zeros(max(n_tasks, 1), dtype=np.int64)
+    for t in numba.prange(n_tasks):
+        lo = task_lo[t]
+        hi = task_hi[t]
+        u = 0
+        use_memo = False
+        loc = np.empty(0, dtype=np.int64)
+        memo = np.empty(0, dtype=np.float64)
+        if lo >= 0 and mode != 2:
+            stamp = np.full(max(n_rows, 1), -1, dtype=np.int64)
+            loc = np.empty(max(n_rows, 1), dtype=np.int64)
+            u = _task_vocab(lo, hi, t, bag_start, bag_len, bag_rows, stamp, loc)
+            if u <= MEMO_MAX_U:
+                use_memo = True
+                memo = np.full(max(u * u, 1), -1.0)
+        noplan = np.empty((0, 0), dtype=np.float64)
+        for p in range(task_pair_off[t], task_pair_off[t + 1]):
+            ta = pair_a[p]
+            tb = pair_b[p]
+            n1 = bag_len[ta]
+            n2 = bag_len[tb]
+            if n1 == 0 or n2 == 0:
+                out[p] = np.inf
+                continue
+            ra = bag_rows[bag_start[ta]:bag_start[ta] + n1]
+            rb = bag_rows[bag_start[tb]:bag_start[tb] + n2]
+            wa = bag_weights[bag_start[ta]:bag_start[ta] + n1]
+            wb = bag_weights[bag_start[tb]:bag_start[tb] + n2]
+            if mode == 2:
+                acc = 0.0
+                for d in range(dim):
+                    ca = 0.0
+                    for i in range(n1):
+                        ca += wa[i] * float(table[ra[i], d])
+                    cb = 0.0
+                    for j in range(n2):
+                        cb += wb[j] * float(table[rb[j], d])
+                    z = ca - cb
+                    acc += z * z
+                out[p] = math.sqrt(acc)
+                continue
+            C = np.empty((n1, n2), dtype=np.float64)
+            _fill_cost(ra, rb, table, ground_cost, use_memo, memo, u, loc, C)
+            if mode == 1:
+                s1 = 0.0
+                for i in range(n1):
+                    mn = np.inf
+                    for j in range(n2):
+                        if C[i, j] < mn:
+                            mn = C[i, j]
+                    s1 += wa[i] * mn
+                s2 = 0.0
+                for j in range(n2):
+                    mn = np.inf
+                    for i in range(n1):
+                        if C[i, j] < mn:
+                            mn = C[i, j]
+                    s2 += wb[j] * mn
+                out[p] = s1 if s1 > s2 else s2
+                continue
+            v, st = emd_solve(wa, wb, C, noplan)
+            out[p] = v
+            if st != OK:
+                status[t] = st
+    return status.max() if n_tasks > 0 else 0
+
+
+# ------------------------------------------------------------------------------------------
+# Sinkhorn (log domain)
+# ------------------------------------------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def sinkhorn_log(a, b, C, reg, max_iter, tol):
+    """Log-domain Sinkhorn for one problem; returns (<P, C>, iterations, converged)."""
+    n1 = a.shape[0]
+    n2 = b.shape[0]
+    f = np.zeros(n1)
+    g = np.zeros(n2)
+    la = np.log(a)
+    lb = np.log(b)
+    it = 0
+    converged = False
+    while it < max_iter:
+        it += 1
+        # f update: f_i = reg log a_i - reg LSE_j((g_j - C_ij) / reg)
+        for i in range(n1):
+            mx = -np.inf
+            for j in range(n2):
+                z = (g[j] - C[i, j]) / reg
+                if z > mx:
+                    mx = z
+            s = 0.0
+            for j in range(n2):
+                s += math.exp((g[j] - C[i, j]) / reg - mx)
+            f[i] = reg * la[i] - reg * (mx + math.log(s))
+        for j in range(n2):
+            mx = -np.inf
+            for i in range(n1):
+                z = (f[i] - C[i, j]) / reg
+                if z > mx:
+                    mx = z
+            s = 0.0
+            for i in range(n1):
+                s += math.exp((f[i] - C[i, j]) / reg - mx)
+            g[j] = reg * lb[j] - reg * (mx + math.log(s))
+        # row-marginal error of P_ij = exp((f_i + g_j - C_ij) / reg)
+        err = 0.0
+        for i in range(n1):
+            r = 0.0
+            for j in range(n2):
+                r += math.exp((f[i] + g[j] - C[i, j]) / reg)
+            err += abs(r - a[i])
+        if err < tol:
+            converged = True
+            break
+    cost = 0.0
+    for i in range(n1):
+        for j in range(n2):
+            cost += math.exp((f[i] + g[j] - C[i, j]) / reg) * C[i, j]
+    return cost, it, converged
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def sinkhorn_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start, bag_len,
+                          bag_rows, bag_weights, table, ground_cost, reg, max_iter, tol,
+                          out, out_iter, out_conv):
+    """Entropic OT cost per pair (ragged, no padding); returns 4 if any pair did not converge."""
+    n_tasks = task_lo.shape[0]
+    n_rows = table.shape[0]
+    status = np.zeros(max(n_tasks, 1), dtype=np.int64)
+    for t in numba.prange(n_tasks):
+        lo = task_lo[t]
+        hi = task_hi[t]
+        u = 0
+        use_memo = False
+        loc = np.empty(0, dtype=np.int64)
+        memo = np.empty(0, dtype=np.float64)
+        if lo >= 0:
+            stamp = np.full(max(n_rows, 1), -1, dtype=np.int64)
+            loc = np.empty(max(n_rows, 1), dtype=np.int64)
+            u = _task_vocab(lo, hi, t, bag_start, bag_len, bag_rows, stamp, loc)
+            if u <= MEMO_MAX_U:
+                use_memo = True
+                memo = np.full(max(u * u, 1), -1.0)
+        for p in range(task_pair_off[t], task_pair_off[t + 1]):
+            ta = pair_a[p]
+            tb = pair_b[p]
+            n1 = bag_len[ta]
+            n2 = bag_len[tb]
+            if n1 == 0 or n2 == 0:
+                out[p] = np.inf
+                out_iter[p] = 0
+                out_conv[p] = True
+                continue
+            ra = bag_rows[bag_start[ta]:bag_start[ta] + n1]
+            rb = bag_rows[bag_start[tb]:bag_start[tb] + n2]
+            wa = bag_weights[bag_start[ta]:bag_start[ta] + n1]
+            wb = bag_weights[bag_start[tb]:bag_start[tb] + n2]
+            C = np.empty((n1, n2), dtype=np.float64)
+            _fill_cost(ra, rb, table, ground_cost, use_memo, memo, u, loc, C)
+            v, it, conv = sinkhorn_log(wa, wb, C, reg, max_iter, tol)
+            out[p] = v
+            out_iter[p] = it
+            out_conv[p] = conv
+            if not conv:
+                status[t] = MAX_ITER
+    return status.max() if n_tasks > 0 else 0
+
+
+# ------------------------------------------------------------------------------------------
+# nCLiD reduction
+# ------------------------------------------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def _mean_finite(s, n):
+    return s / n if n > 0 else np.inf
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def nclid_reduce(conv_offsets, role, mat_offsets, mat, k, anchor, coord, use_mean, out_u, out_n):
+    """uCLiD and nCLiD of one direction (anchor -> coordinator) per conversation.
+
+    ``mat[mat_offsets[c]:...]`` is conversation c's T*T distance matrix (row-major, turn
+    positions). Conversations where either role is absent get NaN.
+    """
+    n_conv = conv_offsets.shape[0] - 1
+    for c in numba.prange(n_conv):
+        t0 = conv_offsets[c]
+        T = conv_offsets[c + 1] - t0
+        base = mat_offsets[c]
+        n_a = 0
+        n_b = 0
+        for i in range(T):
+            if role[t0 + i] == anchor:
+                n_a += 1
+            elif role[t0 + i] == coord:
+                n_b += 1
+        if n_a == 0 or n_b == 0:
+            out_u[c] = np.nan
+            out_n[c] = np.nan
+            continue
+        # uCLiD: per anchor, min over the next k coordinator turns after it
+        d_sum = 0.0
+        nd = 0
+        for i in range(T):
+            if role[t0 + i] != anchor:
+                continue
+            di = np.inf
+            seen = 0
+            j = i + 1
+            while j < T and seen < k:
+                if role[t0 + j] == coord:
+                    seen += 1
+                    v = mat[base + i * T + j]
+                    if v < di:
+                        di = v
+                j += 1
+            if seen == 0 or di == np.inf:
+                continue
+            d_sum += di
+            nd += 1
+        uclid = _mean_finite(d_sum, nd)
+        # normalisers
+        sa = 0.0
+        na = 0
+        sb = 0.0
+        nb = 0
+        sab = 0.0
+        nab = 0
+        for i in range(T):
+            ri = role[t0 + i]
+            for j in range(i + 1, T):
+                rj = role[t0 + j]
+                v = mat[base + i * T + j]
+                if v == np.inf:
+                    continue
+                if ri == anchor and rj == anchor:
+                    sa += v
+                    na += 1
+                elif ri == coord and rj == coord:
+                    sb += v
+                    nb += 1
+                elif ri == anchor and rj == coord:
+                    sab += v
+                    nab += 1
+        alpha = _mean_finite(sa, na) + _mean_finite(sb, nb) + _mean_finite(sab, nab)
+        if use_mean:
+            alpha = alpha / 3.0
+        out_u[c] = uclid
+        if alpha != np.inf and alpha != 0.0:
+            out_n[c] = uclid / alpha
+        else:
+            out_n[c] = np.inf
+    return 0
