@@ -216,3 +216,14 @@ def test_failed_esconv_real(esconv_dir):
     # ratings sit on seeker (client) turns only
     assert np.all(c.role[np.isfinite(rating)] == CLIENT)
     assert np.bincount(c.role).tolist() == [2015, 1655]
+
+
+def test_several_inputs(tmp_path):
+    paths = write_all(tmp_path)
+    t2 = long_table()
+    t2 = t2.set_column(0, "conversation_id", pa.array(["x"] * 3 + ["y"] * 3))
+    pq.write_table(t2, tmp_path / "other.parquet")
+    c = fm.load([paths["csv"], tmp_path / "other.parquet"])
+    assert c.conversation_id.to_pylist() == ["c1", "c2", "x", "y"]
+    with pytest.raises(fm.InputError, match="also appears in"):
+        fm.load([paths["csv"], paths["parquet"]])

@@ -405,21 +405,30 @@ def iter_corpus(data, *, format: str = "auto", spec: TableSpec | None = None,
     paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
     if not paths:
         raise InputError("no input given")
+    seen: dict[str, str] = {}  # conversation id -> file, to catch ids shared by two inputs
     for p in paths:
         path = Path(p)
-        fmt = detect_format(path) if format == "auto" else format
         if not path.exists():
             raise InputError("no such file or directory", source=str(path))
+        fmt = detect_format(path) if format == "auto" else format
         if path.is_file() and path.stat().st_size == 0:
             raise InputError("the file is empty; expected a corpus", source=str(path))
         if fmt in ("esconv-jsonl", "esconv-json"):
             chunk_conv = max(1, chunk_turns // 30) if chunk_turns else None
-            yield from read_esconv(path, fmt, problems=problems, role_map=spec.role_map,
-                                   chunk_conversations=chunk_conv)
+            parts = read_esconv(path, fmt, problems=problems, role_map=spec.role_map,
+                                chunk_conversations=chunk_conv)
         elif fmt == "convokit":
-            yield from _iter_convokit(path, spec, problems, chunk_turns)
+            parts = _iter_convokit(path, spec, problems, chunk_turns)
         else:
-            yield from _iter_table_file(path, fmt, spec, problems, chunk_turns)
+            parts = _iter_table_file(path, fmt, spec, problems, chunk_turns)
+        for part in parts:
+            if len(paths) > 1:
+                for cid in part.conversation_id.to_pylist():
+                    other = seen.setdefault(cid, str(path))
+                    if other != str(path):
+                        raise InputError(f"conversation id {cid!r} also appears in {other}; ids must be "
+                                         "unique across the inputs", source=str(path))
+            yield part
 
 
 def load(data, *, format: str = "auto", on_error: str = "fail", problems: Problems | None = None,
