@@ -120,6 +120,7 @@ BUILTIN: dict[str, str] = {
     "lsm": "fastmetrics.metrics.sync:LSM",
     "rlsm": "fastmetrics.metrics.sync:RLSM",
     "coordination": "fastmetrics.metrics.sync:COORDINATION",
+    "emotion": "fastmetrics.metrics.emotion:FAMILY",
     "trajectory": "fastmetrics.metrics.trajectory:FAMILY",
     "behaviour": "fastmetrics.metrics.behaviour:FAMILY",
     "empathy": "fastmetrics.metrics.empathy:FAMILY",
