@@ -167,6 +167,36 @@ def test_family_default_uses_numeric_columns():
     from fastmetrics.registry import Context, get
 
     c = _corpus()
-    ctx = Context(options={}, columns={"score": np.ones(5), "label": pa.array(["a"] * 5)})
+    ctx = Context(options={}, columns={"score": np.ones(5), "label": pa.array(["a"] * 5),
+                                       "source_order": np.arange(5)})
     res = get("trajectory").compute(c, ctx)
-    assert "score_mean" in res.conversations and not any(k.startswith("label") for k in res.conversations)
+    assert "score_mean" in res.conversations
+    assert not any(k.startswith(("label", "source_order")) for k in res.conversations)
+
+
+def test_pipeline_end_to_end_matches_direct_calls():
+    """fastmetrics.score with every family of this issue equals the direct API calls."""
+    import fastmetrics as fm
+    from fastmetrics.emotion import valence
+    from fastmetrics.sync import synchrony
+
+    rng = np.random.default_rng(5)
+    words = ["i", "feel", "so", "sad", "you", "are", "not", "alone", "the", "good", "but", "very"]
+    rows = []
+    for c in range(12):
+        for t in range(int(rng.integers(1, 9))):
+            rows.append({"conversation_id": f"c{c:02d}", "turn": t, "speaker": ["usr", "sys"][t % 2],
+                         "text": " ".join(rng.choice(words, int(rng.integers(1, 8)))) + "!"})
+    table = pa.Table.from_pylist(rows)
+    res = fm.score(table, metrics=["lsm", "rlsm", "coordination", "emotion", "trajectory"],
+                   trajectory=["valence:client", "rlsm_window"], window=4)
+    corpus = fm.load(table)
+    direct = synchrony(corpus, window=4)
+    conv = res.conversations
+    np.testing.assert_array_equal(conv.column("lsm").to_numpy(), direct.lsm)
+    np.testing.assert_array_equal(res.turns.column("rlsm_window").to_numpy(), direct.rlsm_window)
+    val = valence(corpus.text)
+    np.testing.assert_array_equal(res.turns.column("valence").to_numpy(), val)
+    exp = trajectory_features(corpus.conv_offsets, val, corpus.role, role_filter="client")
+    np.testing.assert_array_equal(conv.column("valence_client_slope").to_numpy(), exp["slope"])
+    assert "rlsm_window_convergence" in conv.column_names

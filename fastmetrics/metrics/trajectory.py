@@ -20,6 +20,10 @@ BASE_FEATURES = ("n", "mean", "first", "last", "change", "slope", "late_minus_ea
                  "volatility", "min", "max_drawdown")
 
 
+#: Numeric per-turn columns that are positions, not series (left out of the default).
+_BOOKKEEPING = frozenset({"source_order", "turn", "turn_index", "position", "role"})
+
+
 def _float_or_none(value):
     if value in (None, ""):
         return None
@@ -34,7 +38,7 @@ def _float_or_none(value):
 OPTIONS = (
     Option("trajectory", list, [],
            "per-turn series for trajectory features, SERIES or SERIES:ROLE (repeatable); "
-           "default: every numeric per-turn column"),
+           "default: every numeric per-turn column except positions (turn, source_order)"),
     Option("trajectory_threshold", _float_or_none, None,
            "write <series>_first_below: first turn whose value is below this threshold"),
     Option("rlver", list, [],
@@ -76,7 +80,8 @@ def _compute(corpus, ctx: Context) -> MetricResult:
     if isinstance(opts.get("trajectory"), str):
         specs = [opts["trajectory"]]
     if not specs:
-        specs = [name for name, col in ctx.columns.items() if _is_numeric(col)]
+        specs = [name for name, col in ctx.columns.items()
+                 if _is_numeric(col) and name not in _BOOKKEEPING]
     threshold = _float_or_none(opts.get("trajectory_threshold"))
     rlver = opts.get("rlver") or []
     if isinstance(rlver, str):
