@@ -255,6 +255,14 @@ def compare_models(sets: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarra
         out["delta_both_minus_snapshot"] = {"metric": metric, "mean": None, "ci_low": None,
                                             "ci_high": None,
                                             "reason": "needs both snapshot and trajectory features"}
+    if "control_only" in boot:
+        for name in ("snapshot", "trajectory"):
+            if name in boot:
+                d = boot[name] - boot["control_only"]
+                lo, hi = np.nanquantile(d, [a, 1 - a])
+                out[f"delta_{name}_minus_control_only"] = {
+                    "metric": metric, "mean": out[name]["mean"] - out["control_only"]["mean"],
+                    "ci_low": float(lo), "ci_high": float(hi)}
     return out
 
 

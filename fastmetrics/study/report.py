@@ -63,6 +63,14 @@ def summarise(results: dict) -> list[str]:
         label = name.replace("_", " ")
         out.append(f"{label.capitalize()} model: {metric} {_fmt(s['mean'])} (95% CI {_fmt(s['ci_low'])} "
                    f"to {_fmt(s['ci_high'])}), {verdict}.")
+    for name in ("snapshot", "trajectory"):
+        d = m.get(f"delta_{name}_minus_control_only")
+        if d and d.get("mean") is not None:
+            v = ("adds to the controls" if d["ci_low"] > 0 else
+                 "adds nothing detectable to the controls" if d["ci_high"] >= 0 else
+                 "makes held-out predictions worse than the controls alone")
+            out.append(f"{name.capitalize()} minus control only: {_fmt(d['mean'])} (95% CI "
+                       f"{_fmt(d['ci_low'])} to {_fmt(d['ci_high'])}): the {name} set {v}.")
     d = m.get("delta_both_minus_snapshot", {})
     if d.get("mean") is not None:
         if d["ci_low"] > 0:
@@ -150,7 +158,8 @@ def write_report(results: dict, data, extras: dict, path) -> None:
         for ax, nm in zip(axes.ravel(), names):
             v, mask = series[nm]
             ok = mask & np.isfinite(v) & inkeep
-            for grp, lab in ((True, "outcome above median"), (False, "outcome at/below median")):
+            oname = results["outcome"] + (" (adj.)" if results.get("controls") else "")
+            for grp, lab in ((True, f"{oname} above median"), (False, f"{oname} at/below median")):
                 sel = ok & (high[T.conv_index] == grp)
                 # mean per (conversation, bin), then mean over conversations
                 key = T.conv_index[sel] * nbins + b[sel]
@@ -179,7 +188,7 @@ def write_report(results: dict, data, extras: dict, path) -> None:
     for name in ("control_only", "snapshot", "trajectory", "both", "delta_both_minus_snapshot"):
         s = m.get(name)
         if s and s.get("mean") is not None:
-            labels.append(name.replace("_", " ").replace("delta both minus snapshot", "both - snapshot"))
+            labels.append(name.replace("_", " ").replace("delta both minus snapshot", "both - snapshot\n(paired)"))
             means.append(s["mean"]), lo.append(s["ci_low"]), hi.append(s["ci_high"])
     if labels:
         fig, ax = plt.subplots(figsize=(6.5, 3.4))

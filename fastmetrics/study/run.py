@@ -16,7 +16,9 @@ Features come from three places, each recorded with its ``source``:
 * ``conversations.parquet`` columns, chosen automatically by name: ``*_mean`` and
   ``bolt_*_rate`` are snapshot features, ``*_slope``, ``*_late_minus_early``,
   ``*_volatility``, ``*_change``, ``*_max_drawdown`` and ``*_convergence`` trajectory
-  features (outcome and control columns are never features);
+  features (outcome and control columns are never features; nor are trajectory columns of
+  ``n_tokens``/``n_types``, nor those of the raw rating column when ``feedback_mean`` is
+  derived from it);
 * or exactly the columns named with ``snapshot=`` / ``trajectory=``.
 """
 from __future__ import annotations
@@ -33,6 +35,9 @@ from .analysis import Feature, StudyInput, analyse
 SNAPSHOT_SUFFIXES = ("_mean",)
 TRAJECTORY_SUFFIXES = ("_slope", "_late_minus_early", "_volatility", "_change",
                        "_max_drawdown", "_convergence")
+#: Per-turn series whose trajectory columns are never picked automatically.
+STRUCTURAL_SERIES = ("n_tokens", "n_types", "turn", "n_turns", "n_client_turns",
+                     "n_therapist_turns")
 ROLE_CODES = {"client": 0, "therapist": 1, "other": 2}
 
 
@@ -214,18 +219,24 @@ def prepare(turns, convs, outcome: str, control=None, snapshot=None, trajectory=
 
     exclude = {"conversation_id", outcome, *controls}
     available: dict[str, tuple[np.ndarray, str, str]] = dict(derived)
+    # not quality signals (verbosity, counters), or replaced by the attributed feedback
+    structural = tuple(f"{s}_" for s in STRUCTURAL_SERIES) + (
+        (f"{rating_column}_",) if "feedback_mean" in derived else ())
     for c in convs.column_names:
         if c in exclude or c in available:
             continue
         v = _numeric(convs.column(c))
         if v is None:
             continue
-        if c.startswith("bolt_") and c.endswith("_rate") or c.endswith(SNAPSHOT_SUFFIXES):
-            available[c] = (v, "snapshot", "conversations.parquet")
+        if c.startswith(structural):
+            kind = ""
+        elif c.startswith("bolt_") and c.endswith("_rate") or c.endswith(SNAPSHOT_SUFFIXES):
+            kind = "snapshot"
         elif c.endswith(TRAJECTORY_SUFFIXES):
-            available[c] = (v, "trajectory", "conversations.parquet")
+            kind = "trajectory"
         else:
-            available[c] = (v, "", "conversations.parquet")
+            kind = ""
+        available[c] = (v, kind, "conversations.parquet")
 
     def pick(names, kind):
         out = []
