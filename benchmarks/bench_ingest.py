@@ -26,7 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 WORKER = r"""
-import json, resource, sys, time
+import json, sys, time
 kind, path = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
 if kind == "fm":
@@ -45,8 +45,9 @@ elif kind == "pd_json":
     import pandas as pd
     n = len(pd.read_json(path, lines=True))
 dt = time.perf_counter() - t0
-print(json.dumps({"seconds": dt, "turns": n,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM (peak RSS of this process image; ru_maxrss would carry the parent's peak across exec)
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(json.dumps({"seconds": dt, "turns": n, "peak_rss_mb": int(hwm) / 1024}))
 """
 
 

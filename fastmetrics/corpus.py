@@ -63,14 +63,20 @@ def map_roles(speaker: pa.Array, role_map: Mapping[str, str]) -> np.ndarray:
     """int8 role codes for an Arrow array of speaker labels (unknown labels -> ``other``)."""
     import pyarrow.compute as pc
 
+    if isinstance(speaker, pa.ChunkedArray):
+        speaker = speaker.combine_chunks()
     speaker = speaker.cast(pa.string()) if speaker.type != pa.string() else speaker
-    enc = pc.utf8_lower(pc.utf8_trim_whitespace(speaker)).dictionary_encode()
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.combine_chunks()
-    labels = enc.dictionary.to_pylist()
-    lut = np.array([ROLE_CODES[role_map.get(lbl, "other")] for lbl in labels] or [OTHER], dtype=np.int8)
-    idx = enc.indices.to_numpy(zero_copy_only=False)
-    return lut[idx] if len(idx) else np.zeros(0, dtype=np.int8)
+    enc = speaker if pa.types.is_dictionary(speaker.type) else speaker.dictionary_encode()
+    return roles_from_codes(enc.dictionary, enc.indices.to_numpy(zero_copy_only=False), role_map)
+
+
+def roles_from_codes(labels: pa.Array, codes: np.ndarray, role_map: Mapping[str, str]) -> np.ndarray:
+    """int8 role codes from dictionary-encoded speaker labels (labels looked up once each)."""
+    import pyarrow.compute as pc
+
+    names = pc.utf8_lower(pc.utf8_trim_whitespace(labels)).to_pylist()
+    lut = np.array([ROLE_CODES[role_map.get(lbl, "other")] for lbl in names] or [OTHER], dtype=np.int8)
+    return lut[codes] if len(codes) else np.zeros(0, dtype=np.int8)
 
 
 @dataclass

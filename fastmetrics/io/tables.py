@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..corpus import Corpus, map_roles, parse_role_map
+from ..corpus import Corpus, map_roles, parse_role_map, roles_from_codes
 from ..errors import InputError
 from .problems import Problems
 
@@ -217,7 +217,9 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
             if c not in bad_conv:
                 bad_conv[c] = (int(perm[j]), f"duplicate turn order value {o[j]:g} "
                                              f"(column {cols['order']!r})")
-    spk_codes = speaker.dictionary_encode().indices.to_numpy(zero_copy_only=False).astype(np.int64)[perm]
+    spk_enc = speaker.dictionary_encode()
+    spk_all = spk_enc.indices.to_numpy(zero_copy_only=False)
+    spk_codes = spk_all.astype(np.int64)[perm]
     starts = offsets[:-1]
     nonempty = counts > 0
     smin = np.minimum.reduceat(spk_codes, starts[nonempty]) if len(spk_codes) else np.zeros(0, np.int64)
@@ -253,8 +255,11 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
         return col if identity else col.take(take)
 
     speaker_s = taken(speaker)
-    role_src = speaker_s if spec.role_column is None else _as_string(taken(table.column(spec.role_column)))
-    role = map_roles(role_src, parse_role_map(spec.role_map))
+    if spec.role_column is None:
+        role = roles_from_codes(spk_enc.dictionary, spk_all if identity else spk_all[perm],
+                                parse_role_map(spec.role_map))
+    else:
+        role = map_roles(_as_string(taken(table.column(spec.role_column))), parse_role_map(spec.role_map))
     used = {c for c in cols.values() if c is not None}
     conv_first = pa.array(offsets[:-1])
     turn_columns: dict[str, pa.Array] = {}
