@@ -276,6 +276,8 @@ def cache_info(cache_dir=None) -> list[dict]:
     if root is None or not root.is_dir():
         return out
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        if not ((d / "MODEL").exists() or any(d.glob("*.key.npy"))):
+            continue  # not a cache folder
         marker = d / "MODEL"
         model = marker.read_text(encoding="utf-8").strip() if marker.exists() else "?"
         entries, shards, size = 0, 0, 0
