@@ -1,0 +1,113 @@
+"""The wmd/nclid families through the pipeline, and nCLiD on real ESConv against the published
+code's algorithm (gensim ``wmdistance`` loops)."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+
+import numpy as np
+import pytest
+
+from conftest import BACKENDS
+
+gensim = pytest.importorskip("gensim", reason="gensim is the reference for wmdistance")
+
+
+def published_nclid(contents, speakers, kv, anchor, coord, k=3):
+    """uCLiD/nCLiD as the public code computes them (DSincerity/Eval-LLM-BehavAlign,
+    linguistic_entrainment.py), re-expressed over plain lists: gensim wmdistance per pair."""
+    prep = [re.findall(r"\w+", c.lower()) for c in contents]
+    A = [i for i, s in enumerate(speakers) if s == anchor]
+    B = [i for i, s in enumerate(speakers) if s == coord]
+    d_sum, n = 0.0, 0
+    for i in A:
+        later = [j for j in B if j > i][:k]
+        if not later:
+            continue
+        di = math.inf
+        for j in later:
+            w = kv.wmdistance(prep[i], prep[j])
+            if w < di:
+                di = w
+        if di == math.inf:
+            continue
+        d_sum += di
+        n += 1
+    uclid = d_sum / n if n else math.inf
+
+    def mean_pairs(pairs):
+        s, m = 0.0, 0
+        for i, j in pairs:
+            w = kv.wmdistance(prep[i], prep[j])
+            if w == math.inf:
+                continue
+            s += w
+            m += 1
+        return s / m if m else math.inf
+
+    alpha = (mean_pairs([(A[x], A[y]) for x in range(len(A)) for y in range(x + 1, len(A))])
+             + mean_pairs([(B[x], B[y]) for x in range(len(B)) for y in range(x + 1, len(B))])
+             + mean_pairs([(i, j) for i in A for j in B if j > i]))
+    nclid = uclid / alpha if alpha != math.inf and alpha != 0 else math.inf
+    return uclid, nclid
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nclid_on_esconv_matches_the_published_algorithm(esconv_dir, backend):
+    import fastmetrics
+    from fastmetrics import ot as fo
+    from fastmetrics.vectors import load_vectors
+    from gensim.models import KeyedVectors
+
+    logging.getLogger("gensim").setLevel(logging.ERROR)
+    wv = load_vectors()
+    kv = KeyedVectors(wv.dim)
+    kv.add_vectors(wv.words.to_pylist(), np.asarray(wv.matrix))
+    lines = (esconv_dir / "ESConv-valid.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    corpus = fastmetrics.load(esconv_dir / "ESConv-valid.jsonl").select(np.arange(2))
+    res = fo.nclid(corpus, wv, backend=backend)
+    for c, line in enumerate(lines):
+        dialog = json.loads(line)["dialog"]
+        contents = [t["text"] for t in dialog]
+        speakers = [t["speaker"] for t in dialog]
+        assert corpus.conv_offsets[c + 1] - corpus.conv_offsets[c] == len(dialog)
+        for anchor, coord, name in (("usr", "sys", "client_therapist"), ("sys", "usr", "therapist_client")):
+            u, n = published_nclid(contents, speakers, kv, anchor, coord)
+            assert res[f"uclid_{name}"][c] == pytest.approx(u, rel=1e-6)
+            assert res[f"nclid_{name}"][c] == pytest.approx(n, rel=1e-6)
+
+
+def test_score_writes_wmd_and_nclid_columns(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import fastmetrics
+    from fastmetrics.vectors import load_vectors
+
+    try:
+        load_vectors()
+    except Exception as exc:  # noqa: BLE001 - the default table is a runtime dependency
+        pytest.skip(f"default vectors unavailable: {exc}")
+    table = pa.table({
+        "conversation_id": ["a", "a", "a", "a", "b", "b", "b"],
+        "speaker": ["client", "therapist", "client", "therapist", "client", "therapist", "client"],
+        "text": ["I feel sad and tired", "I am sorry you feel sad", "work has been hard",
+                 "what happened at work?", "zzqx", "hello there", "hello"],
+    })
+    out = tmp_path / "out"
+    fastmetrics.score(table, metrics=["wmd", "nclid"], out_dir=out, nclid_k=2)
+    turns = pq.read_table(out / "turns.parquet")
+    convs = pq.read_table(out / "conversations.parquet")
+    w = turns.column("wmd_prev").to_pylist()
+    assert w[0] is None and w[4] is None
+    assert all(v is not None and 0 < v < math.inf for v in w[1:4])
+    assert w[5] == math.inf  # previous turn has no in-vocabulary token
+    for col in ("uclid_client_therapist", "nclid_client_therapist", "uclid_therapist_client",
+                "nclid_therapist_client", "nclid"):
+        assert col in convs.column_names
+    meta = pq.read_metadata(out / "turns.parquet").metadata or {}
+    meta.update(pq.read_metadata(out / "conversations.parquet").metadata or {})
+    assert any(b"glove-6b-50d" in v for v in meta.values())
