@@ -103,6 +103,24 @@ def _as_string(col: pa.Array) -> pa.Array:
     return col.cast(pa.string())
 
 
+def _conversation_codes(conv: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """int64 code per row (conversations in first-appearance order) and the id per code.
+
+    Rows grouped by conversation (the usual layout) are found from run boundaries, which is
+    cheaper than hashing every row; otherwise the ids are dictionary-encoded.
+    """
+    n = len(conv)
+    if n > 1:
+        change = _to_np_bool(pc.not_equal(conv.slice(1), conv.slice(0, n - 1)))
+        starts = np.concatenate([[0], np.flatnonzero(change) + 1])
+        run_ids = conv.take(pa.array(starts))
+        if len(pc.unique(run_ids)) == len(run_ids):
+            lens = np.diff(np.append(starts, n))
+            return np.repeat(np.arange(len(starts), dtype=np.int64), lens), run_ids
+    enc = conv.dictionary_encode()
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary
+
+
 def _order_values(col: pa.Array, source: str, line_of, unit: str) -> np.ndarray:
     """float64 sort keys from a turn-number or timestamp column."""
     if isinstance(col, pa.ChunkedArray):
@@ -188,9 +206,7 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
         rows = np.arange(n)
 
     # ---- group by conversation (first-appearance order), sort turns within conversations
-    enc = conv.dictionary_encode()
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    conv_names = enc.dictionary
+    codes, conv_names = _conversation_codes(conv)
     step = codes[1:] - codes[:-1]
     if order is not None:
         in_order = bool(np.all((step > 0) | ((step == 0) & (order[1:] > order[:-1]))))
