@@ -153,8 +153,12 @@ def write_report(results: dict, data, extras: dict, path) -> None:
         lens = np.diff(T.conv_offsets)[T.conv_index]
         npos = np.where(lens > 1, T.position / np.maximum(lens - 1, 1), 0.0)
         b = np.minimum((npos * nbins).astype(np.int64), nbins - 1)
-        names = list(series)[:4]
-        fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.4), squeeze=False)
+        names = list(series)[:6]
+        ncol = min(3, len(names))
+        nrow = int(np.ceil(len(names) / ncol))
+        fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.4 * nrow), squeeze=False)
+        for ax in axes.ravel()[len(names):]:
+            ax.axis("off")
         for ax, nm in zip(axes.ravel(), names):
             v, mask = series[nm]
             ok = mask & np.isfinite(v) & inkeep

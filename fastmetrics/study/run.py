@@ -209,14 +209,6 @@ def prepare(turns, convs, outcome: str, control=None, snapshot=None, trajectory=
         for k, v in rates.items():
             if k.endswith("_rate") and np.isfinite(v).any():
                 derived[k] = (v, "snapshot", f"annotation: '{strategy_column}' mapped to BOLT")
-    for name in turns.column_names:
-        if name in ("conversation_id", "turn", "role", "speaker", "text", rating_column):
-            continue
-        v = T.numeric(name)
-        if v is not None and np.isfinite(v).any() and (
-                f"{name}_mean" in convs.column_names or name == valence_column):
-            series[name] = (v, np.isfinite(v))
-
     exclude = {"conversation_id", outcome, *controls}
     available: dict[str, tuple[np.ndarray, str, str]] = dict(derived)
     # not quality signals (verbosity, counters), or replaced by the attributed feedback
@@ -260,6 +252,30 @@ def prepare(turns, convs, outcome: str, control=None, snapshot=None, trajectory=
         raise InputError("no feature columns found: the scored directory has no ratings, "
                          "strategies, *_mean or trajectory feature columns; name features with "
                          "--snapshot/--trajectory")
+    # per-turn series behind the chosen features, for the trajectory plot (feature order)
+    fnames = [f.name for f in feats]
+    for name in turns.column_names:
+        if name in ("conversation_id", "turn", "role", "speaker", "text", rating_column) or \
+                name in STRUCTURAL_SERIES:
+            continue
+        v = None
+        for role_name, code in (("client", 0), ("therapist", 1)):
+            if any(f.startswith(f"{name}_{role_name}_") for f in fnames):
+                v = T.numeric(name) if v is None else v
+                if v is not None:
+                    series[f"{name} ({role_name})"] = (v, (T.role == code) & np.isfinite(v))
+        if v is None and any(f.startswith(f"{name}_") for f in fnames):
+            v = T.numeric(name)
+            if v is not None and np.isfinite(v).any():
+                series[name] = (v, np.isfinite(v))
+
+    def first_use(key):
+        base = key.split(" (")[0]
+        return min([i for i, f in enumerate(fnames) if f.startswith(base + "_")] or [len(fnames)])
+
+    if "feedback" in series and not any(f.startswith("feedback_") for f in fnames):
+        del series["feedback"]
+    series = dict(sorted(series.items(), key=lambda kv: first_use(kv[0])))
     data = StudyInput(conversation_id=conv_ids, outcome_name=outcome, y=y,
                       control_names=controls, Z=Z, features=feats, groups=groups)
     return data, {"series": series, "turns": T, "notes": notes}
