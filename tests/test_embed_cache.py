@@ -203,3 +203,15 @@ def test_cache_info_clear_and_cli(tmp_path, capsys):
     assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
     assert cache_info(tmp_path) == [] and (tmp_path / "unrelated").exists()
     assert clear_cache(tmp_path) == 0
+
+
+def test_many_small_writes_are_compacted(tmp_path, monkeypatch):
+    monkeypatch.setattr(EmbeddingCache, "max_shards", 4)
+    c = EmbeddingCache(tmp_path, "m", DIM)
+    texts = [f"t{i}" for i in range(12)]
+    for t in texts:
+        c.put([t], fake_vectors([t]))
+    assert len(list(c.dir.glob("*.key.npy"))) <= 5
+    found, vec = EmbeddingCache(tmp_path, "m", DIM).get(texts)
+    assert found.all()
+    np.testing.assert_array_equal(vec, fake_vectors(texts))

@@ -26,6 +26,7 @@ def reference(emb, role, off, window):
     sim = np.full(n, np.nan)
     win = np.full(n, np.nan)
     mean = np.full(len(off) - 1, np.nan)
+    change_mean = np.full(len(off) - 1, np.nan)
     lag = np.full((len(off) - 1, len(LAGS)), np.nan)
     for c in range(len(off) - 1):
         a, b = off[c], off[c + 1]
@@ -37,6 +38,8 @@ def reference(emb, role, off, window):
             win[t] = np.mean(vals) if vals else np.nan
         vals = [v for v in sim[a:b] if np.isfinite(v)]
         mean[c] = np.mean(vals) if vals else np.nan
+        vals = [sim[t] for t in range(a + 1, b) if role[t] != role[t - 1] and np.isfinite(sim[t])]
+        change_mean[c] = np.mean(vals) if vals else np.nan
         sa = [sim[t] for t in range(a, b) if role[t] == 0]
         sb = [sim[t] for t in range(a, b) if role[t] == 1]
         for j, L in enumerate(LAGS):
@@ -46,17 +49,19 @@ def reference(emb, role, off, window):
                 x, y = np.array(pairs).T
                 if np.ptp(x) > 0 and np.ptp(y) > 0:
                     lag[c, j] = spearmanr(x, y).statistic
-    return sim, win, mean, lag
+    return sim, win, mean, lag, change_mean
 
 
 @pytest.mark.parametrize("window", [1, 3, 8])
 def test_against_reference(window):
     emb, role, off = random_corpus()
     turns, convs = embedding_synchrony(emb, role, off, window=window)
-    sim, win, mean, lag = reference(emb, role, off, window)
+    sim, win, mean, lag, change_mean = reference(emb, role, off, window)
     np.testing.assert_allclose(turns["emb_sim_prev"], sim, atol=1e-6, equal_nan=True)
     np.testing.assert_allclose(turns["emb_sim_window"], win, atol=1e-6, equal_nan=True)
     np.testing.assert_allclose(convs["emb_sim_prev_mean"], mean, atol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(convs["emb_sim_change_mean"], change_mean, atol=1e-6, equal_nan=True)
+    assert np.isfinite(change_mean).sum() > 10
     got = np.stack([convs[c] for c in LAG_COLUMNS], axis=1)
     np.testing.assert_allclose(got, lag, atol=1e-9, equal_nan=True)
     assert np.isfinite(got).sum() > 20  # the reference is exercised, not only NaN paths
@@ -77,7 +82,7 @@ def test_spearman_ties_match_scipy():
     role = np.tile(np.array([0, 1], np.int8), 30)
     off = np.array([0, 60])
     _, convs = embedding_synchrony(emb, role, off)
-    _, _, _, lag = reference(emb, role, off, 8)
+    lag = reference(emb, role, off, 8)[3]
     got = np.array([convs[c][0] for c in LAG_COLUMNS])
     np.testing.assert_allclose(got, lag[0], atol=1e-12, equal_nan=True)
     assert np.isfinite(got).all()

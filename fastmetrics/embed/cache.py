@@ -104,6 +104,9 @@ class EmbeddingCache:
     ([True, False], [1.0, 0.0])
     """
 
+    #: shards in a model folder above which ``put`` merges them (bounds files and index time)
+    max_shards = 256
+
     def __init__(self, cache_dir, model_id: str, dim: int):
         self.root = Path(cache_dir).expanduser()
         self.model_id = model_id
@@ -241,6 +244,8 @@ class EmbeddingCache:
         _atomic_save(self.dir / f"{name}.vec.npy", vectors)
         _atomic_save(self.dir / f"{name}.key.npy", keys)  # commit marker: written last
         self.refresh()
+        if len(self._names) > self.max_shards:
+            self.compact()
         return len(keys)
 
     def compact(self) -> int:

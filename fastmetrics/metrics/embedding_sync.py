@@ -3,7 +3,9 @@
 Turn columns: ``emb_sim_prev`` (cosine of a turn's embedding to the preceding turn's, NaN for
 a conversation's first turn) and ``emb_sim_window`` (mean of the finite ``emb_sim_prev`` over
 the last W turns of the conversation, the turn included; W = ``--window``).
-Conversation columns: ``emb_sim_prev_mean`` and ``emb_sync_lag_m2`` .. ``emb_sync_lag_p2``:
+Conversation columns: ``emb_sim_prev_mean``, ``emb_sim_change_mean`` (mean of ``emb_sim_prev``
+over the turns where the speaker role changes: the cosine at each speaker change) and
+``emb_sync_lag_m2`` .. ``emb_sync_lag_p2``:
 the Spearman correlation, at lags -2..+2, of the client's and the therapist's per-turn
 ``emb_sim_prev`` series (each speaker's turns in order; lag L pairs the client's k-th turn with
 the therapist's (k+L)-th; at least 3 finite pairs, else NaN), after ConversationAlign
@@ -40,7 +42,7 @@ def embedding_synchrony(embeddings, role, conv_offsets, *, window: int = 8,
     turns : dict of str -> numpy.ndarray of float64, shape (n_turns,)
         ``emb_sim_prev``, ``emb_sim_window``.
     conversations : dict of str -> numpy.ndarray of float64, shape (n_conversations,)
-        ``emb_sim_prev_mean`` and the five lag columns.
+        ``emb_sim_prev_mean``, ``emb_sim_change_mean`` and the five lag columns.
 
     Examples
     --------
@@ -73,6 +75,9 @@ def embedding_synchrony(embeddings, role, conv_offsets, *, window: int = 8,
         window_mean_kernel(sim, off, window, win)
         lagged_spearman_kernel(sim, role, off, np.int8(0), np.int8(1), np.array(LAGS, dtype=np.int64), lagged)
     conv = {"emb_sim_prev_mean": _segment_nanmean(sim, off)}
+    change = np.zeros(n, dtype=bool)
+    change[1:] = role[1:] != role[:-1]
+    conv["emb_sim_change_mean"] = _segment_nanmean(np.where(change, sim, np.nan), off)
     for j, name in enumerate(LAG_COLUMNS):
         conv[name] = lagged[:, j]
     return {"emb_sim_prev": sim, "emb_sim_window": win}, conv
@@ -106,7 +111,7 @@ FAMILY = MetricFamily(
     compute=_compute,
     needs=frozenset({"embeddings"}),
     turn_columns=("emb_sim_prev", "emb_sim_window"),
-    conversation_columns=("emb_sim_prev_mean", *LAG_COLUMNS),
+    conversation_columns=("emb_sim_prev_mean", "emb_sim_change_mean", *LAG_COLUMNS),
     options=(MODEL_DIR, CACHE_DIR, WINDOW),
     reference="ConversationAlign (Behav. Res. Methods 2026); METRICS.md section 4",
 )
