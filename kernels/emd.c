@@ -4,15 +4,16 @@
  *
  * Algorithm: the primal transportation simplex on the dense bipartite problem (n1 supplies,
  * n2 demands), which is the network simplex specialised to a complete bipartite graph. The
- * start is the north-west-corner basis (a spanning tree of n1 + n2 - 1 cells, degenerate cells
- * kept with zero flow). Each iteration rebuilds the tree's node potentials by a breadth-first
- * walk, prices every cell (Dantzig's most negative reduced cost), pushes flow round the cycle
- * closed by the entering cell and drops a blocking cell (last blocking cell met from the apex in
- * the direction of the entering arc). After 100 (n1 + n2) pivots the solver switches to Bland's
- * rule (smallest index enters, smallest blocking index leaves), which cannot cycle, so the
- * solver always ends at an optimal basis; FM_MAX_ITER is returned only if Bland's phase also
- * exceeds its (very large) limit. The result is exact up to floating-point rounding: pricing
- * uses a tolerance of 1e-13 * max(C).
+ * start is the matrix-minimum basis (a spanning tree of n1 + n2 - 1 cells, degenerate cells
+ * kept with zero flow). The tree is kept as adjacency lists with parents, depths and node
+ * potentials; each iteration prices every cell (Dantzig's most negative reduced cost), pushes
+ * flow round the cycle closed by the entering cell, drops a blocking cell (the last one met from
+ * the apex in the direction of the entering arc) and re-walks only the subtree that the leaving
+ * cell cut off. After 100 (n1 + n2) pivots the solver switches to Bland's rule (smallest index
+ * enters, smallest blocking index leaves), which cannot cycle, so the solver always ends at an
+ * optimal basis; FM_MAX_ITER is returned only if Bland's phase also exceeds its (very large)
+ * limit. The result is exact up to floating-point rounding: pricing uses a tolerance of
+ * 1e-13 * max|C|.
  *
  * Word mover's distance: bags are (rows, weights) per turn, CSR-like with a start and length
  * per turn. Pairs are grouped into tasks; a task names a range of turns (normally one
@@ -25,10 +26,10 @@
  * thread owns its scratch. Every pair's value depends only on its own inputs, so results do
  * not depend on the thread count or the schedule.
  * Memory: per thread, n_rows * 12 bytes of stamps plus the task's u*u memo (u = distinct words
- * of the task; the memo is skipped when u > 2048) plus O(n1 * n2) solver scratch.
- * Numerics: the solver works in double whatever the table dtype; costs are computed in the
- * table dtype (float32 tables give float32 costs, as gensim's float32 vectors do after cdist's
- * promotion only when the table is float64). Outputs are double.
+ * of the task; the memo is skipped when u > 2048) plus O(n1 * n2 + (n1 + n2)^2) solver scratch.
+ * Numerics: the solver works in double whatever the table dtype; ground costs are computed in
+ * the table dtype (a float64 table reproduces scipy's cdist on the same vectors). Outputs are
+ * double.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -47,18 +48,20 @@ typedef struct {
     int cap_n;      /* capacity in nodes (n1 + n2) */
     int *br, *bc;   /* basis cells: row, column      [n - 1] */
     double *bx;     /* basis flows                   [n - 1] */
-    int *deg, *adj_start, *adj; /* adjacency of tree nodes: [n], [n + 1], [2 (n - 1)] */
+    int *deg;       /* active-line flags of the start                [n] */
+    int *adj, *nadj;  /* tree adjacency: edges of node v at adj[v * n ..], count nadj[v]  [n * n], [n] */
     int *parent, *pcell, *depth, *queue;            /* [n] each */
     double *pot;    /* potentials: rows 0..n1-1, columns n1..n-1   [n] */
     double *sup, *dem;                              /* [n1], [n2] copies */
     int *pi, *pj;   /* cycle edge lists                            [n] each */
+    int *hi;        /* best active column of each row, for the start [n] */
 } emd_work;
 
 static void work_free(emd_work *w)
 {
-    free(w->br); free(w->bc); free(w->bx); free(w->deg); free(w->adj_start); free(w->adj);
+    free(w->br); free(w->bc); free(w->bx); free(w->deg); free(w->adj); free(w->nadj);
     free(w->parent); free(w->pcell); free(w->depth); free(w->queue); free(w->pot);
-    free(w->sup); free(w->dem); free(w->pi); free(w->pj);
+    free(w->sup); free(w->dem); free(w->pi); free(w->pj); free(w->hi);
     memset(w, 0, sizeof(*w));
 }
 
@@ -69,14 +72,15 @@ static int work_reserve(emd_work *w, int n)
     size_t m = (size_t)n + 1;
     w->br = malloc(m * sizeof(int)); w->bc = malloc(m * sizeof(int));
     w->bx = malloc(m * sizeof(double));
-    w->deg = malloc(m * sizeof(int)); w->adj_start = malloc((m + 1) * sizeof(int));
-    w->adj = malloc(2 * m * sizeof(int));
+    w->deg = malloc(m * sizeof(int)); w->nadj = malloc(m * sizeof(int));
+    w->adj = malloc(m * m * sizeof(int));
     w->parent = malloc(m * sizeof(int)); w->pcell = malloc(m * sizeof(int));
     w->depth = malloc(m * sizeof(int)); w->queue = malloc(m * sizeof(int));
     w->pot = malloc(m * sizeof(double));
     w->sup = malloc(m * sizeof(double)); w->dem = malloc(m * sizeof(double));
     w->pi = malloc(m * sizeof(int)); w->pj = malloc(m * sizeof(int));
-    if (!w->br || !w->bc || !w->bx || !w->deg || !w->adj_start || !w->adj || !w->parent ||
+    w->hi = malloc(m * sizeof(int));
+    if (!w->hi || !w->br || !w->bc || !w->bx || !w->deg || !w->nadj || !w->adj || !w->parent ||
         !w->pcell || !w->depth || !w->queue || !w->pot || !w->sup || !w->dem || !w->pi || !w->pj) {
         work_free(w);
         return FM_ERR_NOMEM;
@@ -85,36 +89,34 @@ static int work_reserve(emd_work *w, int n)
     return FM_OK;
 }
 
-/* Build adjacency of the basis tree, then BFS from node 0: parents, depths, potentials. */
-static void tree_potentials(emd_work *w, int n1, int n2, const double *C)
+/* Breadth-first walk of the subtree hanging from node s (whose parent, parent cell, depth and
+ * potential are set): parents, depths and potentials (u_r + v_c = C[r, c]) of its nodes. */
+static void tree_walk(emd_work *w, int n1, int n2, const double *C, int s)
 {
-    int n = n1 + n2, m = n - 1;
-    for (int v = 0; v < n; ++v) w->deg[v] = 0;
-    for (int e = 0; e < m; ++e) { w->deg[w->br[e]]++; w->deg[n1 + w->bc[e]]++; }
-    w->adj_start[0] = 0;
-    for (int v = 0; v < n; ++v) w->adj_start[v + 1] = w->adj_start[v] + w->deg[v];
-    for (int v = 0; v < n; ++v) w->deg[v] = w->adj_start[v];
-    for (int e = 0; e < m; ++e) {
-        w->adj[w->deg[w->br[e]]++] = e;
-        w->adj[w->deg[n1 + w->bc[e]]++] = e;
-    }
-    for (int v = 0; v < n; ++v) w->parent[v] = -2;
-    int head = 0, tail = 0;
-    w->queue[tail++] = 0; w->parent[0] = -1; w->pcell[0] = -1; w->depth[0] = 0; w->pot[0] = 0.0;
+    int n = n1 + n2, head = 0, tail = 0;
+    w->queue[tail++] = s;
     while (head < tail) {
         int v = w->queue[head++];
-        for (int q = w->adj_start[v]; q < w->adj_start[v + 1]; ++q) {
-            int e = w->adj[q];
+        const int *av = w->adj + (size_t)v * n;
+        for (int q = 0; q < w->nadj[v]; ++q) {
+            int e = av[q];
             int r = w->br[e], c = n1 + w->bc[e];
             int o = (v == r) ? c : r;
-            if (w->parent[o] != -2) continue;
+            if (o == w->parent[v]) continue;
             w->parent[o] = v; w->pcell[o] = e; w->depth[o] = w->depth[v] + 1;
-            /* u_r + v_c = C[r, c] */
-            double cost = C[(size_t)w->br[e] * n2 + w->bc[e]];
-            w->pot[o] = cost - w->pot[v];
+            w->pot[o] = C[(size_t)w->br[e] * n2 + w->bc[e]] - w->pot[v];
             w->queue[tail++] = o;
         }
     }
+}
+
+static void adj_add(emd_work *w, int n, int v, int e) { w->adj[(size_t)v * n + w->nadj[v]++] = e; }
+
+static void adj_remove(emd_work *w, int n, int v, int e)
+{
+    int *av = w->adj + (size_t)v * n;
+    for (int q = 0; q < w->nadj[v]; ++q)
+        if (av[q] == e) { av[q] = av[--w->nadj[v]]; return; }
 }
 
 /* Exact EMD between weights a[n1] and b[n2] with cost C[n1 * n2] (row-major).
@@ -141,23 +143,38 @@ static int emd_solve(int n1, int n2, const double *a, const double *b, const dou
     for (size_t q = 0; q < (size_t)n1 * n2; ++q) if (fabs(C[q]) > cmax) cmax = fabs(C[q]);
     double tol = 1e-13 * (cmax > 0.0 ? cmax : 1.0);
 
-    /* start: the matrix-minimum rule. Repeatedly take the cheapest cell of an active row and
-       column, ship min(supply, demand) and retire exactly one of the two lines (the row on
-       ties, unless it is the last active row); this gives n - 1 cells forming a spanning tree,
-       degenerate cells kept with zero flow. */
+    /* start: the matrix-minimum rule. Repeatedly take the active cell of least (cost, index),
+       ship min(supply, demand) and retire exactly one of its two lines (the row on ties, unless
+       it is the last active row). This gives n - 1 cells forming a spanning tree, degenerate
+       cells kept with zero flow. Each active row keeps its best active column (hi[i]), which is
+       recomputed only when that column retires. */
     for (int i = 0; i < n1; ++i) { w->sup[i] = a[i]; w->deg[i] = 1; }
     for (int j = 0; j < n2; ++j) { w->dem[j] = b[j]; w->deg[n1 + j] = 1; }
+    for (int i = 0; i < n1; ++i) {
+        const double *Ci = C + (size_t)i * n2;
+        int bj = 0;
+        for (int j = 1; j < n2; ++j) if (Ci[j] < Ci[bj]) bj = j;
+        w->hi[i] = bj;
+    }
     {
         int rows_left = n1, cols_left = n2;
         for (int e = 0; e < m; ++e) {
-            int bi = -1, bj = -1;
+            int bi = -1;
             double bc = INFINITY;
             for (int i = 0; i < n1; ++i) {
                 if (!w->deg[i]) continue;
-                const double *Ci = C + (size_t)i * n2;
-                for (int j = 0; j < n2; ++j)
-                    if (w->deg[n1 + j] && (Ci[j] < bc || bi < 0)) { bc = Ci[j]; bi = i; bj = j; }
+                int j = w->hi[i];
+                if (!w->deg[n1 + j]) { /* its best column retired: rescan the row */
+                    const double *Ci = C + (size_t)i * n2;
+                    j = -1;
+                    for (int q = 0; q < n2; ++q)
+                        if (w->deg[n1 + q] && (j < 0 || Ci[q] < Ci[j])) j = q;
+                    w->hi[i] = j;
+                }
+                double c = C[(size_t)i * n2 + j];
+                if (bi < 0 || c < bc) { bc = c; bi = i; }
             }
+            int bj = w->hi[bi];
             double x = w->sup[bi] < w->dem[bj] ? w->sup[bi] : w->dem[bj];
             if (x < 0.0) x = 0.0;
             w->br[e] = bi; w->bc[e] = bj; w->bx[e] = x;
@@ -170,8 +187,12 @@ static int emd_solve(int n1, int n2, const double *a, const double *b, const dou
     int status = FM_OK;
     long iter = 0, dantzig_cap = 100L * n, bland_cap = 50000L * n * (long)n + 100000L;
     int bland = 0;
+    /* the start tree: adjacency, then parents/depths/potentials from root node 0 */
+    for (int v = 0; v < n; ++v) w->nadj[v] = 0;
+    for (int e = 0; e < m; ++e) { adj_add(w, n, w->br[e], e); adj_add(w, n, n1 + w->bc[e], e); }
+    w->parent[0] = -1; w->pcell[0] = -1; w->depth[0] = 0; w->pot[0] = 0.0;
+    tree_walk(w, n1, n2, C, 0);
     for (;;) {
-        tree_potentials(w, n1, n2, C);
         int ei = -1, ej = -1;
         double best = -tol;
         for (int i = 0; i < n1 && !(bland && ei >= 0); ++i) {
@@ -201,31 +222,41 @@ static int emd_solve(int n1, int n2, const double *a, const double *b, const dou
         double theta = INFINITY;
         for (int k = 0; k < li; k += 2) if (w->bx[w->pi[k]] < theta) theta = w->bx[w->pi[k]];
         for (int k = 0; k < lj; k += 2) if (w->bx[w->pj[k]] < theta) theta = w->bx[w->pj[k]];
-        int leave = -1;
+        int leave = -1, leave_i_side = 0;
         if (!bland) {
             /* traversal order from the apex along the entering arc: i-side from apex down to
                row ei (k = li-1 .. 0), then j-side from column ej up (k = 0 .. lj-1): take the last */
             for (int k = lj - 1 - ((lj - 1) & 1); k >= 0 && leave < 0; k -= 2)
                 if (w->bx[w->pj[k]] == theta) leave = w->pj[k];
             for (int k = 0; k < li && leave < 0; k += 2)
-                if (w->bx[w->pi[k]] == theta) leave = w->pi[k];
+                if (w->bx[w->pi[k]] == theta) { leave = w->pi[k]; leave_i_side = 1; }
         } else {
             long bestidx = -1;
             for (int k = 0; k < li; k += 2) {
                 int e = w->pi[k];
                 long idx = (long)w->br[e] * n2 + w->bc[e];
-                if (w->bx[e] == theta && (bestidx < 0 || idx < bestidx)) { bestidx = idx; leave = e; }
+                if (w->bx[e] == theta && (bestidx < 0 || idx < bestidx)) { bestidx = idx; leave = e; leave_i_side = 1; }
             }
             for (int k = 0; k < lj; k += 2) {
                 int e = w->pj[k];
                 long idx = (long)w->br[e] * n2 + w->bc[e];
-                if (w->bx[e] == theta && (bestidx < 0 || idx < bestidx)) { bestidx = idx; leave = e; }
+                if (w->bx[e] == theta && (bestidx < 0 || idx < bestidx)) { bestidx = idx; leave = e; leave_i_side = 0; }
             }
         }
         for (int k = 0; k < li; ++k) { int e = w->pi[k]; w->bx[e] += (k & 1) ? theta : -theta; }
         for (int k = 0; k < lj; ++k) { int e = w->pj[k]; w->bx[e] += (k & 1) ? theta : -theta; }
-        w->bx[leave] = 0.0;
+        /* tree update: the leaving cell's slot takes the entering cell; the side that the
+           leaving cell cut off (it holds ei if the cell was on ei's path) hangs from the
+           entering cell, and only its nodes get new parents, depths and potentials */
+        adj_remove(w, n, w->br[leave], leave);
+        adj_remove(w, n, n1 + w->bc[leave], leave);
         w->br[leave] = ei; w->bc[leave] = ej; w->bx[leave] = theta;
+        adj_add(w, n, ei, leave);
+        adj_add(w, n, n1 + ej, leave);
+        int sub = leave_i_side ? ei : n1 + ej, top = leave_i_side ? n1 + ej : ei;
+        w->parent[sub] = top; w->pcell[sub] = leave; w->depth[sub] = w->depth[top] + 1;
+        w->pot[sub] = C[(size_t)ei * n2 + ej] - w->pot[top];
+        tree_walk(w, n1, n2, C, sub);
     }
     double s = 0.0;
     for (int e = 0; e < m; ++e) {

@@ -3,8 +3,8 @@
 Algorithms
     * Exact EMD: the primal transportation simplex on the dense bipartite problem (network
       simplex on a complete bipartite graph), matrix-minimum start (a spanning tree of
-      n1 + n2 - 1 cells, degenerate cells kept), potentials rebuilt by a breadth-first walk of
-      the tree, Dantzig pricing, last-blocking-cell leaving rule; after 100 (n1 + n2) pivots,
+      n1 + n2 - 1 cells, degenerate cells kept), Dantzig pricing, last-blocking-cell leaving
+      rule, only the cut-off subtree re-walked after a pivot; after 100 (n1 + n2) pivots,
       Bland's rule (which cannot cycle). Same steps, same order, as the C kernel.
     * Bags: per turn, the distinct in-vocabulary table rows (first-occurrence order) and their
       weights count / in-vocabulary total (gensim 4 ``wmdistance`` semantics).
@@ -19,7 +19,7 @@ Algorithms
 Parallel strategy: ``prange`` over tasks; each task allocates its own scratch, so every pair's
 value depends only on its inputs and results do not depend on the thread count.
 Memory: per task, a u*u memo (u = distinct words of the task, skipped when u > 2048) and
-O(n1 * n2) solver scratch per pair.
+O(n1 * n2 + (n1 + n2)^2) solver scratch per pair.
 Numerics: the simplex works in float64; costs are computed in the table dtype. No fastmath.
 """
 import math
@@ -73,43 +73,21 @@ def build_bags(token_offsets, token_ids, vocab_to_row, n_rows, n_ranges,
 # transportation simplex
 # ------------------------------------------------------------------------------------------
 @numba.njit(cache=True, nogil=True)
-def _tree_potentials(n1, n2, C, br, bc, deg, adj_start, adj, parent, pcell, depth, queue, pot):
-    n = n1 + n2
-    m = n - 1
-    for v in range(n):
-        deg[v] = 0
-    for e in range(m):
-        deg[br[e]] += 1
-        deg[n1 + bc[e]] += 1
-    adj_start[0] = 0
-    for v in range(n):
-        adj_start[v + 1] = adj_start[v] + deg[v]
-    for v in range(n):
-        deg[v] = adj_start[v]
-    for e in range(m):
-        adj[deg[br[e]]] = e
-        deg[br[e]] += 1
-        adj[deg[n1 + bc[e]]] = e
-        deg[n1 + bc[e]] += 1
-    for v in range(n):
-        parent[v] = -2
+def _tree_walk(n1, n2, C, br, bc, adj, nadj, parent, pcell, depth, queue, pot, s):
+    """Parents, depths, potentials of the subtree hanging from node s (see kernels/emd.c)."""
     head = 0
     tail = 0
-    queue[tail] = 0
+    queue[tail] = s
     tail += 1
-    parent[0] = -1
-    pcell[0] = -1
-    depth[0] = 0
-    pot[0] = 0.0
     while head < tail:
         v = queue[head]
         head += 1
-        for q in range(adj_start[v], adj_start[v + 1]):
-            e = adj[q]
+        for q in range(nadj[v]):
+            e = adj[v, q]
             r = br[e]
             c = n1 + bc[e]
             o = c if v == r else r
-            if parent[o] != -2:
+            if o == parent[v]:
                 continue
             parent[o] = v
             pcell[o] = e
@@ -117,6 +95,15 @@ def _tree_potentials(n1, n2, C, br, bc, deg, adj_start, adj, parent, pcell, dept
             pot[o] = C[br[e], bc[e]] - pot[v]
             queue[tail] = o
             tail += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _adj_remove(adj, nadj, v, e):
+    for q in range(nadj[v]):
+        if adj[v, q] == e:
+            nadj[v] -= 1
+            adj[v, q] = adj[v, nadj[v]]
+            return
 
 
 @numba.njit(cache=True, nogil=True)
@@ -146,8 +133,9 @@ def emd_solve(a, b, C, plan):
     bc = np.empty(m, dtype=np.int64)
     bx = np.empty(m, dtype=np.float64)
     deg = np.empty(n, dtype=np.int64)
-    adj_start = np.empty(n + 1, dtype=np.int64)
-    adj = np.empty(2 * m, dtype=np.int64)
+    adj = np.empty((n, n), dtype=np.int64)
+    nadj = np.zeros(n, dtype=np.int64)
+    hi = np.empty(n1, dtype=np.int64)
     parent = np.empty(n, dtype=np.int64)
     pcell = np.empty(n, dtype=np.int64)
     depth = np.empty(n, dtype=np.int64)
@@ -165,27 +153,39 @@ def emd_solve(a, b, C, plan):
                 cmax = abs(C[i, j])
     tol = 1e-13 * (cmax if cmax > 0.0 else 1.0)
 
-    # matrix-minimum start (see kernels/emd.c)
+    # matrix-minimum start with per-row best active column (see kernels/emd.c)
     for i in range(n1):
         sup[i] = a[i]
         deg[i] = 1
     for j in range(n2):
         dem[j] = b[j]
         deg[n1 + j] = 1
+    for i in range(n1):
+        bj = 0
+        for j in range(1, n2):
+            if C[i, j] < C[i, bj]:
+                bj = j
+        hi[i] = bj
     rows_left = n1
     cols_left = n2
     for e in range(m):
         bi = -1
-        bj = -1
         bcost = np.inf
         for i in range(n1):
             if deg[i] == 0:
                 continue
-            for j in range(n2):
-                if deg[n1 + j] != 0 and (C[i, j] < bcost or bi < 0):
-                    bcost = C[i, j]
-                    bi = i
-                    bj = j
+            j = hi[i]
+            if deg[n1 + j] == 0:
+                j = -1
+                for q in range(n2):
+                    if deg[n1 + q] != 0 and (j < 0 or C[i, q] < C[i, j]):
+                        j = q
+                hi[i] = j
+            c = C[i, j]
+            if bi < 0 or c < bcost:
+                bcost = c
+                bi = i
+        bj = hi[bi]
         x = sup[bi] if sup[bi] < dem[bj] else dem[bj]
         if x < 0.0:
             x = 0.0
@@ -206,8 +206,17 @@ def emd_solve(a, b, C, plan):
     dantzig_cap = 100 * n
     bland_cap = 50000 * n * n + 100000
     bland = False
+    for e in range(m):
+        adj[br[e], nadj[br[e]]] = e
+        nadj[br[e]] += 1
+        adj[n1 + bc[e], nadj[n1 + bc[e]]] = e
+        nadj[n1 + bc[e]] += 1
+    parent[0] = -1
+    pcell[0] = -1
+    depth[0] = 0
+    pot[0] = 0.0
+    _tree_walk(n1, n2, C, br, bc, adj, nadj, parent, pcell, depth, queue, pot, 0)
     while True:
-        _tree_potentials(n1, n2, C, br, bc, deg, adj_start, adj, parent, pcell, depth, queue, pot)
         ei = -1
         ej = -1
         best = -tol
@@ -253,6 +262,7 @@ def emd_solve(a, b, C, plan):
             if bx[pj[k]] < theta:
                 theta = bx[pj[k]]
         leave = -1
+        leave_i_side = False
         if not bland:
             k = lj - 1 - ((lj - 1) & 1) if lj > 0 else -2
             while k >= 0 and leave < 0:
@@ -263,6 +273,7 @@ def emd_solve(a, b, C, plan):
             while k < li and leave < 0:
                 if bx[pi[k]] == theta:
                     leave = pi[k]
+                    leave_i_side = True
                 k += 2
         else:
             bestidx = -1
@@ -272,21 +283,37 @@ def emd_solve(a, b, C, plan):
                 if bx[e] == theta and (bestidx < 0 or idx < bestidx):
                     bestidx = idx
                     leave = e
+                    leave_i_side = True
             for k in range(0, lj, 2):
                 e = pj[k]
                 idx = br[e] * n2 + bc[e]
                 if bx[e] == theta and (bestidx < 0 or idx < bestidx):
                     bestidx = idx
                     leave = e
+                    leave_i_side = False
         for k in range(li):
             e = pi[k]
             bx[e] += theta if (k & 1) else -theta
         for k in range(lj):
             e = pj[k]
             bx[e] += theta if (k & 1) else -theta
+        # tree update (see kernels/emd.c)
+        _adj_remove(adj, nadj, br[leave], leave)
+        _adj_remove(adj, nadj, n1 + bc[leave], leave)
         br[leave] = ei
         bc[leave] = ej
         bx[leave] = theta
+        adj[ei, nadj[ei]] = leave
+        nadj[ei] += 1
+        adj[n1 + ej, nadj[n1 + ej]] = leave
+        nadj[n1 + ej] += 1
+        sub = ei if leave_i_side else n1 + ej
+        top = n1 + ej if leave_i_side else ei
+        parent[sub] = top
+        pcell[sub] = leave
+        depth[sub] = depth[top] + 1
+        pot[sub] = C[ei, ej] - pot[top]
+        _tree_walk(n1, n2, C, br, bc, adj, nadj, parent, pcell, depth, queue, pot, sub)
     s = 0.0
     for e in range(m):
         s += bx[e] * C[br[e], bc[e]]
