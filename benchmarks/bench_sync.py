@@ -260,6 +260,16 @@ def bench_sync(repeats: int, threads: list[int]) -> dict:
 WORKER = r"""
 import json, resource, sys, time, tempfile
 path, threads, tiny, breakdown = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+
+
+def peak_mb():
+    # VmHWM belongs to this process image; ru_maxrss would inherit the parent's peak across fork+exec
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 t0 = time.perf_counter()
 import fastmetrics as fm
 METRICS = ["lsm", "rlsm", "coordination", "emotion", "trajectory"]
@@ -274,7 +284,7 @@ with tempfile.TemporaryDirectory() as d:
     wall = time.perf_counter() - t
 out = {"cold_start_s": cold, "seconds": wall, "turns": int(res.metadata["fastmetrics.n_turns"]),
        "conversation_columns": len(res.conversations.column_names),
-       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+       "peak_rss_mb": peak_mb()}
 if breakdown:
     import numpy as np
     from fastmetrics.emotion import valence
@@ -348,6 +358,7 @@ def main(argv=None) -> int:
     ap.add_argument("--corpus-repeats", type=int, default=3)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat (smoke test)")
+    ap.add_argument("--only", choices=("emotion", "sync", "corpus"), help="run one workload")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "sync.json")
     args = ap.parse_args(argv)
     threads = [int(x) for x in args.threads.split(",")]
@@ -374,12 +385,18 @@ def main(argv=None) -> int:
     except ImportError:
         pass
     out = {"info": info}
-    out["emotion"] = bench_emotion(args.repeats, threads)
-    print("emotion", json.dumps(out["emotion"], indent=1))
-    out["sync"] = bench_sync(args.repeats, threads)
-    print("sync", json.dumps(out["sync"], indent=1))
-    out["corpus"] = bench_corpus(args.turns, args.small, args.corpus_repeats, threads)
-    print("corpus", json.dumps(out["corpus"], indent=1))
+    if args.only and args.out.exists() and not args.quick:
+        out = json.loads(args.out.read_text())  # update one workload of an earlier run
+        out["info_" + args.only] = info
+    if args.only in (None, "emotion"):
+        out["emotion"] = bench_emotion(args.repeats, threads)
+        print("emotion", json.dumps(out["emotion"], indent=1))
+    if args.only in (None, "sync"):
+        out["sync"] = bench_sync(args.repeats, threads)
+        print("sync", json.dumps(out["sync"], indent=1))
+    if args.only in (None, "corpus"):
+        out["corpus"] = bench_corpus(args.turns, args.small, args.corpus_repeats, threads)
+        print("corpus", json.dumps(out["corpus"], indent=1))
     info["loadavg_after"] = loadavg()
     if float(info["loadavg_before"]) > 1:
         info["flag"] = "run started with load average above 1"
