@@ -601,8 +601,8 @@ def nclid(corpus: Corpus, vectors=None, *, k: int = 3, denominator: str = "sum",
     keep = (role == CLIENT) | (role == THERAPIST)
     a, b = _conversation_pairs(off, keep)
     if mode == "sinkhorn":
-        d, _, _ = sinkhorn_pairs(None, a, b, reg=reg, ground_cost=ground_cost, n_threads=n_threads,
-                                 bags=bags, conv_offsets=off)
+        d, _, _ = sinkhorn_pairs(None, a, b, reg=reg, tol=1e-6, max_iter=20000, ground_cost=ground_cost,
+                                 n_threads=n_threads, bags=bags, conv_offsets=off)
     else:
         d = bag_pairs(bags, a, b, conv_offsets=off, method=mode, ground_cost=ground_cost,
                       backend=backend, n_threads=n_threads)

@@ -46,7 +46,7 @@ class WordVectors:
     words: pa.Array
     matrix: np.ndarray
     name: str
-    _norms: dict = field(default_factory=dict, repr=False)
+    _norms: dict = field(default_factory=dict, repr=False)  # cached lookup index
 
     def __post_init__(self):
         if self.matrix.ndim != 2:
@@ -68,14 +68,18 @@ class WordVectors:
 
         Duplicate words in the table resolve to their first row (as gensim does when loading).
         """
-        import pyarrow.compute as pc
-
         if isinstance(vocab, pa.ChunkedArray):
             vocab = vocab.combine_chunks()
         if len(vocab) == 0:
             return np.zeros(0, dtype=np.int64)
-        idx = pc.index_in(vocab.cast(pa.string()), value_set=self.words)
-        return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        index = self._norms.get("index")
+        if index is None:  # built once per table: word -> first row
+            words = self.words.to_pylist()
+            index = {w: i for i, w in zip(range(len(words) - 1, -1, -1), reversed(words))}
+            self._norms["index"] = index
+        get = index.get
+        return np.fromiter((get(w, -1) for w in vocab.cast(pa.string()).to_pylist()),
+                           dtype=np.int64, count=len(vocab))
 
     def rows(self, rows: np.ndarray, *, normalize: bool = True, dtype=np.float64) -> np.ndarray:
         """The vectors of ``rows`` as a new C-contiguous array, L2-normalised if asked.
