@@ -51,6 +51,11 @@ def test_results_json_schema(study):
         assert set(m[name]) >= {"metric", "mean", "ci_low", "ci_high"}
         assert m[name]["metric"] == "r2"
     assert set(m["delta_both_minus_snapshot"]) >= {"mean", "ci_low", "ci_high"}
+    n_kind = {k: sum(f["kind"] == k for f in on_disk["features"]) for k in ("snapshot", "trajectory")}
+    assert m["snapshot"]["n_features"] == n_kind["snapshot"]
+    assert m["trajectory"]["n_features"] == n_kind["trajectory"]
+    assert m["both"]["n_features"] == len(on_disk["features"])
+    assert m["snapshot"]["n_controls"] == m["control_only"]["n_controls"] == 1
     assert on_disk["signals"]["feedback_rule"] == "since_last_rating"
 
 

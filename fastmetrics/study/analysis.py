@@ -356,6 +356,10 @@ def analyse(data: StudyInput, *, n_boot: int = 2000, n_splits: int = 5, n_repeat
         sets["control_only"] = Z
     models = compare_models(sets, y, groups, binary, n_splits=n_splits, n_repeats=n_repeats,
                             n_boot=n_boot, seed=seed)
+    for name, m in models.items():  # report features and controls apart
+        if "n_features" in m:
+            m["n_controls"] = int(Z.shape[1]) if m["n_features"] else 0
+            m["n_features"] = max(m["n_features"] - m["n_controls"], 0)
     return {"n_conversations": int(n), "n_dropped_missing_outcome": int(n0 - n),
             "outcome_type": "binary" if binary else "continuous",
             "outcome_levels": [float(u) for u in uniq] if binary else None,

@@ -216,7 +216,7 @@ def write_report(results: dict, data, extras: dict, path) -> None:
     for name, s in m.items():
         mrows.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in (
             name, s.get("metric"), _fmt(s.get("mean")), f"{_fmt(s.get('ci_low'))} to {_fmt(s.get('ci_high'))}",
-            s.get("n_features", ""), s.get("reason", ""))) + "</tr>")
+            s.get("n_features", ""), s.get("n_controls", ""), s.get("reason", ""))) + "</tr>")
     sec = {"scatter": "Snapshot features against the outcome",
            "trajectories": "Mean trajectories by outcome group",
            "models": "Model comparison"}
@@ -237,7 +237,7 @@ th{{background:#eee}} img{{max-width:100%}} li{{margin:0.3em 0}}
 <ul>{''.join(f'<li>{e(s)}</li>' for s in results['summary'])}</ul>
 {figs}
 <h2>Models</h2>
-<table><tr><th>set</th><th>metric</th><th>mean</th><th>95% CI</th><th>features</th><th>note</th></tr>
+<table><tr><th>set</th><th>metric</th><th>mean</th><th>95% CI</th><th>features</th><th>controls</th><th>note</th></tr>
 {''.join(mrows)}</table>
 <h2>Features</h2>
 <table><tr><th>feature</th><th>kind</th><th>n</th><th>rho</th><th>95% CI</th><th>p</th><th>q (BH)</th>
