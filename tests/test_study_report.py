@@ -278,3 +278,21 @@ def test_browser_check_detects_a_broken_image(tmp_path):
     images, errors, _ = render(p)
     assert images and images[0]["w"] == 0
     assert any(m.get("method") == "Runtime.consoleAPICalled" for m in errors)
+
+
+def test_bad_roles_and_orphan_turns(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    make_scored_dir(tmp_path / "s", n_conv=20, seed=6)
+    t = pq.read_table(tmp_path / "s" / "turns.parquet")
+    extra = t.slice(0, 3).set_column(0, "conversation_id", pa.array(["ghost"] * 3))
+    pq.write_table(pa.concat_tables([t, extra]), tmp_path / "s" / "turns.parquet")
+    res = run_study(tmp_path / "s", tmp_path / "r", "final", n_boot=20, n_repeats=1, report=False)
+    assert res["signals"]["turns_without_conversation_row"] == 3
+    roles = t.column("role").to_pylist()
+    roles[0] = "robot"
+    pq.write_table(t.set_column(t.schema.get_field_index("role"), "role", pa.array(roles)),
+                   tmp_path / "s" / "turns.parquet")
+    with pytest.raises(InputError, match="robot"):
+        run_study(tmp_path / "s", tmp_path / "r", "final", n_boot=20)

@@ -124,18 +124,24 @@ def bootstrap_rank_corr_ci(x, y, z=None, n_boot: int = 2000, seed: int = 0,
     n = len(x)
     if n < Z.shape[1] + 4 or n_boot < 1 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan"), float("nan")
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
     r = np.empty(n_boot)
-    step = max(1, 2_000_000 // max(n, 1))
-    for s in range(0, n_boot, step):
-        ii = idx[s:s + step]
-        r[s:s + step] = _rank_corr_rows(x[ii], y[ii], Z[ii] if Z.shape[1] else None)
+    for s, ii in _resamples(n, n_boot, seed):
+        r[s:s + len(ii)] = _rank_corr_rows(x[ii], y[ii], Z[ii] if Z.shape[1] else None)
     r = r[np.isfinite(r)]
     if len(r) == 0:
         return float("nan"), float("nan")
     a = (1 - level) / 2
     lo, hi = np.quantile(r, [a, 1 - a])
     return float(lo), float(hi)
+
+
+def _resamples(n: int, n_boot: int, seed: int, budget: int = 2_000_000):
+    """Yield (start, index block) of bootstrap resamples, ``budget`` indices at a time, so that
+    memory stays bounded for large corpora. The stream depends only on (n, n_boot, seed)."""
+    rng = np.random.default_rng(seed)
+    step = max(1, budget // max(n, 1))
+    for s in range(0, n_boot, step):
+        yield s, rng.integers(0, n, size=(min(step, n_boot - s), n))
 
 
 def bh_qvalues(p) -> np.ndarray:
@@ -227,8 +233,18 @@ def compare_models(sets: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarra
                          "cross-validation; lower --folds or add data")
     metric = "auc" if binary else "r2"
     a = (1 - level) / 2
-    idx = np.random.default_rng(seed + 7919).integers(0, n, size=(n_boot, n))
-    boot: dict[str, np.ndarray] = {}
+    preds_by_set: dict[str, np.ndarray] = {}
+    for name, X in sets.items():
+        if X.shape[1]:
+            preds_by_set[name] = np.stack([oof_predictions(X, y, groups, binary, n_splits, seed + r)
+                                           for r in range(n_repeats)])
+    # the same resamples for every set: paired differences
+    boot = {name: np.empty(n_boot) for name in preds_by_set}
+    for s, ii in _resamples(n, n_boot, seed + 7919):
+        yb = y[ii]
+        for name, preds in preds_by_set.items():
+            boot[name][s:s + len(ii)] = np.nanmean(
+                np.stack([_metric_rows(yb, p[ii], binary) for p in preds]), axis=0)
     out: dict = {}
     for name, X in sets.items():
         if X.shape[1] == 0:
@@ -236,11 +252,9 @@ def compare_models(sets: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarra
                          "n_features": 0, "per_repeat": [],
                          "reason": "no features of this kind are available"}
             continue
-        preds = np.stack([oof_predictions(X, y, groups, binary, n_splits, seed + r)
-                          for r in range(n_repeats)])
+        preds = preds_by_set[name]
         full = _metric_rows(np.broadcast_to(y, preds.shape), preds, binary)
-        bs = np.nanmean(np.stack([_metric_rows(y[idx], p[idx], binary) for p in preds]), axis=0)
-        boot[name] = bs
+        bs = boot[name]
         lo, hi = np.nanquantile(bs, [a, 1 - a])
         out[name] = {"metric": metric, "mean": float(np.mean(full)), "ci_low": float(lo),
                      "ci_high": float(hi), "n_features": int(X.shape[1]),

@@ -98,11 +98,17 @@ class _Turns:
         if pa.types.is_integer(rl.type):
             self.role = rl.to_numpy().astype(np.int8)
         else:
-            names = [str(v).strip().lower() if v is not None else "other" for v in rl.to_pylist()]
-            bad = sorted({r for r in names if r not in ROLE_CODES})
+            rl = rl.combine_chunks() if isinstance(rl, pa.ChunkedArray) else rl
+            enc = pc.utf8_lower(pc.utf8_trim_whitespace(rl.cast(pa.string()))).fill_null(
+                "other").dictionary_encode()
+            labels = enc.dictionary.to_pylist()
+            bad = sorted(r for r in labels if r not in ROLE_CODES)
             if bad:
                 raise InputError(f"turns.parquet role values {bad} are not client/therapist/other")
-            self.role = np.array([ROLE_CODES[r] for r in names], dtype=np.int8)
+            lut = np.array([ROLE_CODES[r] for r in labels] or [2], dtype=np.int8)
+            self.role = lut[enc.indices.to_numpy(zero_copy_only=False)] if len(enc) else \
+                np.zeros(0, dtype=np.int8)
+        self.n_orphan_turns = int((~keep).sum())
         counts = np.bincount(self.conv_index, minlength=self.n_conversations)
         self.conv_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.position = (np.arange(len(order)) - self.conv_offsets[self.conv_index]).astype(np.int64)
@@ -179,7 +185,7 @@ def prepare(turns, convs, outcome: str, control=None, snapshot=None, trajectory=
     T = _Turns(turns, conv_ids)
     derived: dict[str, tuple[np.ndarray, str, str]] = {}  # name -> (values, kind, source)
     series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    notes: dict = {}
+    notes: dict = {"turns_without_conversation_row": T.n_orphan_turns}
     if T.has(rating_column):
         r = T.numeric(rating_column)
         if r is None:
@@ -194,6 +200,11 @@ def prepare(turns, convs, outcome: str, control=None, snapshot=None, trajectory=
         notes["supporter_turns_rated"] = int(np.isfinite(fb).sum())
         notes["supporter_turns"] = int((T.role == 1).sum())
         notes["feedback_rule"] = feedback_rule
+        notes["feedback_rule_description"] = (
+            "each supporter turn gets the rating of the first rated client turn after it in the "
+            "same conversation" if feedback_rule == "since_last_rating" else
+            "a rating on a client turn is credited to the supporter turns between it and the "
+            "previous client turn")
         if np.isfinite(fb).any():
             derived["feedback_mean"] = (T.conv_mean(fb), "snapshot",
                                         f"human: seeker '{rating_column}' attributed by rule {feedback_rule}")
