@@ -68,6 +68,7 @@ def _fuzz_texts(rng, n):
              "<3", ":(", "😁", "💔", "😢", "“nice”", "naïve", "'", "!", "?"]
             + list(vs.BOOSTER_DICT) + list(vs.NEGATE))
     wrap = ["", "", "", "!", "?", "...", ",", "\"", "(", ")", "!!", "?!", "'"]
+    lex, pool, wrap = np.array(lex, dtype=object), np.array(pool, dtype=object), np.array(wrap, dtype=object)
     out = []
     for _ in range(n):
         k = int(rng.integers(0, 14))
@@ -87,7 +88,7 @@ def _fuzz_texts(rng, n):
 
 def test_fuzz_every_rule(sia):
     rng = np.random.default_rng(20240501)
-    texts = _fuzz_texts(rng, 6000)
+    texts = _fuzz_texts(rng, 20000)
     got = valence(pa.array(texts))
     ref = _ref(sia, texts)
     bad = np.nonzero(got != ref)[0]
