@@ -201,6 +201,9 @@ def builtin_lexicon() -> Lexicon:
 
 
 _WORD_RE = re.compile(r"^\w+\*?$")
+#: One category field: an id, or a LIWC2007 conditional "(ids)A/B" (spaces inside the parens).
+_FIELD_RE = re.compile(r"\([^)]*\)\S*|\S+")
+_COND_RE = re.compile(r"^\((?:\s*\d+)+\s*\)(\d+)(?:/(\d+))?$")
 
 
 def read_dic(path: str | Path) -> Lexicon:
@@ -213,7 +216,10 @@ def read_dic(path: str | Path) -> Lexicon:
     categories through :data:`CATEGORY_ALIASES` (case-insensitive).
 
     Entries that are not a single ``\\w+`` run (e.g. "don't", "kind of") can never match the
-    library's tokens; they are skipped and counted in ``Lexicon.source``.
+    library's tokens; they are skipped and counted in ``Lexicon.source``. LIWC2007 conditional
+    fields ``(ids)A/B`` (category A when the previous word is in one of ids, else B) depend on
+    context a per-word mask cannot express: the default branch B is used (nothing when there
+    is no B), and the count is recorded in ``Lexicon.source``.
 
     Parameters
     ----------
@@ -276,26 +282,34 @@ def read_dic(path: str | Path) -> Lexicon:
                          source=src)
     lex = Lexicon(source=src)
     skipped = 0
+    conditional = 0
     for j in range(i, len(lines)):
         line = lines[j].strip()
         if not line:
             continue
         if "\t" in line:
             word, rest = line.split("\t", 1)
-            ids = rest.split()
         else:
-            parts = line.split()
-            word, ids = parts[0], parts[1:]
+            parts = line.split(None, 1)
+            word, rest = parts[0], parts[1] if len(parts) > 1 else ""
         word = word.strip()
-        if not ids:
+        fields = _FIELD_RE.findall(rest)
+        if not fields:
             raise InputError(f"entry {line!r} has no category ids", source=src, line=j + 1)
+        ids = []
+        for fld in fields:
+            if fld.isdigit():
+                ids.append(fld)
+                continue
+            m = _COND_RE.match(fld)
+            if m is None:
+                raise InputError(f"entry {line!r}: category id {fld!r} is not an integer "
+                                 "(nor a LIWC2007 conditional '(ids)A/B')", source=src, line=j + 1)
+            conditional += 1
+            if m.group(2) is not None:  # context-free default branch B
+                ids.append(m.group(2))
         for cid in ids:
-            if not cid.isdigit():
-                raise InputError(f"entry {line!r}: category id {cid!r} is not an integer "
-                                 "(conditional LIWC2007 entries are not supported)",
-                                 source=src, line=j + 1)
-            cid = cid.lstrip("0") or "0"
-            if cid not in id_to_name:
+            if (cid.lstrip("0") or "0") not in id_to_name:
                 raise InputError(f"entry {line!r}: category id {cid} is not defined in the header",
                                  source=src, line=j + 1)
         if not _WORD_RE.match(word.lower()):
@@ -305,8 +319,13 @@ def read_dic(path: str | Path) -> Lexicon:
             k = id_to_cat.get(cid.lstrip("0") or "0")
             if k is not None:
                 lex.add(word, k)
+    notes = []
     if skipped:
-        lex.source = f"{src} ({skipped} multi-word or punctuated entries skipped)"
+        notes.append(f"{skipped} multi-word or punctuated entries skipped")
+    if conditional:
+        notes.append(f"{conditional} conditional categories read as their default branch")
+    if notes:
+        lex.source = f"{src} ({'; '.join(notes)})"
     return lex
 
 

@@ -69,12 +69,22 @@ def test_dic_skips_entries_our_tokens_cannot_match(tmp_path):
     ("the\t4 x\n", "not an integer"),
     ("the\t99\n", "not defined in the header"),
     ("the\n", "no category ids"),
-    ("kind\t(02 134)125/464\n", "not an integer"),
+    ("kind\t(02 134)125/464\n", "not defined in the header"),
+    ("kind\t(02 134\n", "not an integer"),
+    ("kind\t6/8\n", "not an integer"),
 ])
 def test_dic_malformed_lines(tmp_path, body, match):
     with pytest.raises(InputError, match=match) as exc:
         read_dic(_write(tmp_path, body))
     assert exc.value.line is not None
+
+
+def test_dic_liwc2007_conditional_fields_use_default_branch(tmp_path):
+    lex = read_dic(_write(tmp_path, "like\t(02 03)6/8\t7\nkind\t(2)6\t10\n"))
+    m = lex.vocab_mask(pa.array(["like", "kind"]))
+    assert _bits(m[0]) == {"conj", "prep"}     # default branch 8 (conj) plus 7 (preps)
+    assert _bits(m[1]) == {"quant"}            # no default branch: only 10
+    assert "2 conditional categories read as their default branch" in lex.source
 
 
 def test_dic_malformed_header(tmp_path):
