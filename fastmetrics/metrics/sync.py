@@ -31,7 +31,9 @@ def _positive_int(value) -> int:
 OPTIONS = (
     Option("dictionary", _opt_path, None,
            "LIWC-format .dic file replacing the built-in (non-LIWC) function-word lists"),
-    Option("window", _positive_int, 8, "own turns per speaker pooled by the rolling-window rLSM"),
+    Option("window", _positive_int, 8,
+           "W, window length in turns (rolling-window rLSM: each speaker's last W own turns; "
+           "embedding synchrony: the last W turns)"),
     Option("coordination_threshold", int, 3,
            "coordination: minimum target turns exhibiting a marker (ConvoKit target_thresh)"),
 )
