@@ -46,7 +46,7 @@ def encode(texts, *, model_dir=None, n_threads: int | None = None, cache_dir=Non
         Use the on-disk embedding cache in this folder ("" or "default": the default
         location, see :func:`fastmetrics.embed.cache.default_cache_dir`). None: no cache.
     batch_tokens : int, optional
-        Token budget per batch (default 8192).
+        Token budget per batch (default 512: small batches keep the activations in cache).
     providers : list of str, optional
         onnxruntime execution providers (default: CUDA when available, else CPU).
 

@@ -13,7 +13,9 @@ Algorithm
 2. Texts are tokenised without padding (the shipped tokenizer file pads everything to 128,
    which is several times slower) and truncated at ``max_length`` (256) tokens.
 3. Texts are sorted by token length and cut into batches that fill a token budget
-   (``batch_tokens`` = rows x longest row), so padding is minimal.
+   (``batch_tokens`` = rows x longest row), so padding is minimal. The default budget is
+   small (512 tokens): activations of a batch then stay in the CPU caches, which measured
+   about 2x faster than 8192-token batches on a 2-core machine.
 4. Mean pooling of the token states over the attention mask, then L2 normalisation, as
    sentence-transformers does for this model.
 
@@ -41,7 +43,7 @@ from ..errors import BackendUnavailableError, InputError
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "minilm"
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_MAX_LENGTH = 256
-DEFAULT_BATCH_TOKENS = 8192
+DEFAULT_BATCH_TOKENS = 512
 DEFAULT_MAX_BATCH = 256
 POOLING = "mean"
 
