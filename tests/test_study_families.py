@@ -81,13 +81,28 @@ def test_behaviour_family_in_the_pipeline_feeds_the_study(tmp_path):
     # reference: count strategies straight from the raw file, mapped by the documented table
     from fastmetrics.study.behaviour import STRATEGY_TO_BOLT
 
-    lines = path.read_text().splitlines()
-    ref = []
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    vader = SentimentIntensityAnalyzer()
+    lines = path.read_text().splitlines()[:60]
+    ref, ref_neg = [], []
     for line in lines:
-        s = [STRATEGY_TO_BOLT[t["strategy"].lower()] for t in json.loads(line)["dialog"]
+        dialog = json.loads(line)["dialog"]
+        s = [STRATEGY_TO_BOLT[t["strategy"].lower()] for t in dialog
              if t["speaker"] == "sys" and t.get("strategy")]
         ref.append(s.count("question") / len(s) if s else np.nan)
-    np.testing.assert_allclose(conv.column("bolt_question_rate").to_numpy(), ref)
+        # P(problem_solving | the latest seeker turn before it is negative), VADER directly
+        neg, last = [], None
+        for t in dialog:
+            if t["speaker"] == "usr":
+                last = vader.polarity_scores(t["text"])["compound"]
+            elif t.get("strategy") and last is not None and last <= -0.05:
+                neg.append(STRATEGY_TO_BOLT[t["strategy"].lower()])
+        ref_neg.append(neg.count("problem_solving") / len(neg) if neg else np.nan)
+    n = len(lines)
+    np.testing.assert_allclose(conv.column("bolt_question_rate").to_numpy()[:n], ref)
+    np.testing.assert_allclose(conv.column("bolt_problem_solving_given_neg_rate").to_numpy()[:n],
+                               ref_neg, atol=1e-12)
     res = run_study(tmp_path / "scored", tmp_path / "report", "final_emotion_intensity",
                     control="initial_emotion_intensity", n_boot=50, n_repeats=1, report=False)
     srcs = {f["name"]: f["source"] for f in res["features"]}

@@ -11,10 +11,10 @@ Source of the labels (``--behaviour-source``):
 * ``auto`` (default): ``strategy`` when the column has labels, else ``prototype``.
 
 Writes per turn ``behaviour`` (category name on supporter turns, null elsewhere) and per
-conversation ``bolt_<b>_rate`` (share of labelled supporter turns coded b) and, when a
-``valence`` turn column was computed earlier in the run (list the emotion family before this
-one), ``bolt_<b>_given_neg_rate`` = P(b | the client turn before it has valence <=
-``--neg-valence-threshold``). Definitions: :mod:`fastmetrics.study.behaviour`.
+conversation ``bolt_<b>_rate`` (share of labelled supporter turns coded b) and
+``bolt_<b>_given_neg_rate`` = P(b | the client turn before it has valence <=
+``--neg-valence-threshold``), with ``valence`` from the ``emotion`` family (which therefore
+runs first). Definitions: :mod:`fastmetrics.study.behaviour`.
 """
 from __future__ import annotations
 
@@ -105,5 +105,6 @@ FAMILY = MetricFamily(
         Option("neg_valence_threshold", float, -0.05,
                "a client turn is negative when its valence is <= this (VADER convention)"),
     ),
+    after=("emotion",),  # valence of the client turns, for the conditional rates
     reference="Chiu et al. 2024, arXiv:2401.00820 (BOLT); Liu et al. ACL 2021 (ESConv)",
 )
