@@ -184,9 +184,9 @@ def synchrony(corpus, *, lexicon: Lexicon | str | None = None, window: int = 8,
     >>> from fastmetrics import Corpus
     >>> c = Corpus(conversation_id=pa.array(["a"]), conv_offsets=np.array([0, 2]),
     ...            role=np.array([0, 1], dtype=np.int8), speaker=pa.array(["usr", "sys"]),
-    ...            text=pa.array(["I think it is the end", "I see, it is the start"]))
+    ...            text=pa.array(["I think it is the end", "You should see the doctor and the nurse"]))
     >>> round(float(synchrony(c).lsm[0]), 3)
-    0.801
+    0.724
     """
     if not isinstance(lexicon, Lexicon):
         lexicon = load_lexicon(lexicon)
@@ -196,3 +196,62 @@ def synchrony(corpus, *, lexicon: Lexicon | str | None = None, window: int = 8,
     n_words = np.diff(tok.token_offsets)
     return sync_from_counts(corpus.conv_offsets, corpus.role, counts, n_words, window=window,
                             target_thresh=target_thresh, n_threads=n_threads)
+
+
+def lsm(corpus, *, lexicon: Lexicon | str | None = None, n_threads: int | None = None
+        ) -> dict[str, np.ndarray]:
+    """Language style matching: ``lsm`` per conversation and ``lsm_prev`` per turn.
+
+    Parameters
+    ----------
+    corpus : fastmetrics.Corpus
+    lexicon : Lexicon, path to a LIWC ``.dic``, or None (built-in lists, not LIWC)
+    n_threads : int or None
+
+    Returns
+    -------
+    dict with ``lsm`` (float64, shape (n_conversations,)) and ``lsm_prev`` (float64,
+    shape (n_turns,)); NaN where undefined.
+
+    Notes
+    -----
+    Ireland & Pennebaker (2010); see :func:`synchrony`.
+    """
+    res = synchrony(corpus, lexicon=lexicon, n_threads=n_threads)
+    return {"lsm": res.lsm, "lsm_prev": res.lsm_prev}
+
+
+def rlsm(corpus, *, lexicon: Lexicon | str | None = None, window: int = 8,
+         n_threads: int | None = None) -> dict[str, np.ndarray]:
+    """Reciprocal LSM with the published missing-data rules, and the rolling-window rLSM.
+
+    Returns
+    -------
+    dict with ``rlsm``, ``rlsm_client``, ``rlsm_therapist`` (float64, shape
+    (n_conversations,)) and ``rlsm_turn``, ``rlsm_window`` (float64, shape (n_turns,)).
+
+    Notes
+    -----
+    Müller-Frommeyer, Frommeyer & Kauffeld (2019); see :func:`synchrony` for parameters.
+    """
+    res = synchrony(corpus, lexicon=lexicon, window=window, n_threads=n_threads)
+    return {"rlsm": res.rlsm, "rlsm_client": res.rlsm_client, "rlsm_therapist": res.rlsm_therapist,
+            "rlsm_turn": res.rlsm_turn, "rlsm_window": res.rlsm_window}
+
+
+def coordination(corpus, *, lexicon: Lexicon | str | None = None, target_thresh: int = 3,
+                 n_threads: int | None = None) -> dict[str, np.ndarray]:
+    """Function-word coordination in both directions (ConvoKit-compatible definitions).
+
+    Returns
+    -------
+    dict with ``coordination_therapist_client`` and ``coordination_client_therapist``
+    (float64, shape (n_conversations,)); NaN when no marker meets ``target_thresh``.
+
+    Notes
+    -----
+    Danescu-Niculescu-Mizil, Lee, Pang & Kleinberg (2012); see :func:`synchrony`.
+    """
+    res = synchrony(corpus, lexicon=lexicon, target_thresh=target_thresh, n_threads=n_threads)
+    return {"coordination_therapist_client": res.coordination_therapist_client,
+            "coordination_client_therapist": res.coordination_client_therapist}

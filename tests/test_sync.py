@@ -241,3 +241,14 @@ def test_esconv_runs_and_is_in_range():
         _close(res.lsm[i], ref.lsm_conversation(conv, cats))
         _close(res.rlsm[i], ref.rlsm(conv, cats)[0])
         _close(res.coordination_therapist_client[i], ref.coordination(conv, cats, 1))
+
+
+def test_public_wrappers_match_synchrony(rng):
+    from fastmetrics.sync import coordination, lsm, rlsm
+
+    c = _corpus(_random_convs(rng, 15, max_len=20))
+    full = synchrony(c, window=5, target_thresh=2)
+    np.testing.assert_array_equal(lsm(c)["lsm_prev"], full.lsm_prev)
+    np.testing.assert_array_equal(rlsm(c, window=5)["rlsm_window"], full.rlsm_window)
+    np.testing.assert_array_equal(coordination(c, target_thresh=2)["coordination_client_therapist"],
+                                  full.coordination_client_therapist)
