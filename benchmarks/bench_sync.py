@@ -370,7 +370,6 @@ def main(argv=None) -> int:
     import numba
     import numpy as np
     import pyarrow as pa
-    import vaderSentiment
 
     from importlib.metadata import version
 

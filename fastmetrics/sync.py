@@ -35,12 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._threads import resolve_threads, threads
+from ._threads import threads
 from .errors import InputError
 from .lexicon import CATEGORIES, COORDINATION_MARKERS, Lexicon, load_lexicon
-
-BACKENDS = ("auto", "numba", "c", "cuda")
-
 
 @dataclass
 class SyncResult:
