@@ -102,6 +102,8 @@ def test_binary_outcome_uses_auc(tmp_path):
     pq.write_table(c, tmp_path / "s" / "conversations.parquet")
     res = run_study(tmp_path / "s", tmp_path / "r", "improved", n_boot=100, n_repeats=1)
     assert res["outcome_type"] == "binary"
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3
     assert res["models"]["snapshot"]["metric"] == "auc"
     assert res["models"]["snapshot"]["ci_low"] > 0.7
 

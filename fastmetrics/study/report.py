@@ -96,6 +96,8 @@ def _png(fig) -> str:
 def _outcome_groups(results, data, keep):
     """Boolean 'high' per kept conversation: outcome (residualised on controls) above median."""
     y = np.asarray(data.y, dtype=np.float64)[keep]
+    if results.get("outcome_type") == "binary":
+        return y == np.max(y)
     if data.Z is not None:
         Z = np.asarray(data.Z, dtype=np.float64).reshape(len(data.y), -1)[keep]
         D = np.column_stack([np.ones(len(y)), Z])
@@ -163,7 +165,13 @@ def write_report(results: dict, data, extras: dict, path) -> None:
             v, mask = series[nm]
             ok = mask & np.isfinite(v) & inkeep
             oname = results["outcome"] + (" (adj.)" if results.get("controls") else "")
-            for grp, lab in ((True, f"{oname} above median"), (False, f"{oname} at/below median")):
+            if results.get("outcome_type") == "binary":
+                lv = results["outcome_levels"]
+                groups = ((True, f"{results['outcome']} = {lv[1]:g}"),
+                          (False, f"{results['outcome']} = {lv[0]:g}"))
+            else:
+                groups = ((True, f"{oname} above median"), (False, f"{oname} at/below median"))
+            for grp, lab in groups:
                 sel = ok & (high[T.conv_index] == grp)
                 # mean per (conversation, bin), then mean over conversations
                 key = T.conv_index[sel] * nbins + b[sel]
