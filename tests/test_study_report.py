@@ -298,3 +298,25 @@ def test_bad_roles_and_orphan_turns(tmp_path):
                    tmp_path / "s" / "turns.parquet")
     with pytest.raises(InputError, match="robot"):
         run_study(tmp_path / "s", tmp_path / "r", "final", n_boot=20)
+
+
+def test_group_column_keeps_groups_within_folds(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    from fastmetrics.study.analysis import make_model
+
+    truth = make_scored_dir(tmp_path / "s", n_conv=50, effect="snapshot", seed=8)
+    sup = np.array([f"s{i % 10}" for i in range(50)])
+    c = pq.read_table(tmp_path / "s" / "conversations.parquet").append_column("supporter", pa.array(sup))
+    pq.write_table(c, tmp_path / "s" / "conversations.parquet")
+    res = run_study(tmp_path / "s", tmp_path / "r", "final", control="initial",
+                    snapshot=["quality_mean"], group_column="supporter", n_boot=20, n_repeats=1,
+                    report=False)
+    X = np.column_stack([truth["initial"], truth["quality_mean"]])
+    pred = cross_val_predict(make_model(False), X, truth["final"], groups=sup,
+                             cv=GroupKFold(5, shuffle=True, random_state=0))
+    assert res["models"]["snapshot"]["mean"] == pytest.approx(r2_score(truth["final"], pred), abs=1e-10)
+    assert res["settings"]["group_column"] == "supporter"
