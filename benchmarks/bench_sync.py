@@ -76,14 +76,14 @@ def med_ratio(peer: list[float], ours: list[float]) -> dict:
 
 
 # ----------------------------------------------------------------------------------- emotion
-def bench_emotion(repeats: int, threads: list[int]) -> dict:
+def bench_emotion(repeats: int, threads: list[int], limit: int | None = None) -> dict:
     import numpy as np
     import pyarrow as pa
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     from fastmetrics.emotion import valence, vader_tables
 
-    texts = [u["text"] for d in esconv_dialogs() for u in d]
+    texts = [u["text"] for d in esconv_dialogs(limit) for u in d]
     arr = pa.array(texts)
     t0 = time.perf_counter()
     vader_tables()
@@ -192,7 +192,7 @@ def python_sync(dialogs, mask_of, tokenised=None):
     return out_lsm, out_rlsm, out_coord
 
 
-def bench_sync(repeats: int, threads: list[int]) -> dict:
+def bench_sync(repeats: int, threads: list[int], limit: int | None = None) -> dict:
     import numpy as np
     import pyarrow as pa
 
@@ -200,7 +200,7 @@ def bench_sync(repeats: int, threads: list[int]) -> dict:
     from fastmetrics.lexicon import builtin_lexicon
     from fastmetrics.sync import synchrony
 
-    dialogs = esconv_dialogs()
+    dialogs = esconv_dialogs(limit)
     lens = [len(d) for d in dialogs]
     off = np.zeros(len(dialogs) + 1, dtype=np.int64)
     off[1:] = np.cumsum(lens)
@@ -359,11 +359,16 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat (smoke test)")
     ap.add_argument("--only", choices=("emotion", "sync", "corpus"), help="run one workload")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "sync.json")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results file (default results/sync.json; --quick writes only when given)")
     args = ap.parse_args(argv)
     threads = [int(x) for x in args.threads.split(",")]
+    limit = None
     if args.quick:
-        args.turns, args.small, args.repeats, args.corpus_repeats = 20_000, 5_000, 1, 1
+        args.turns, args.small, args.repeats, args.corpus_repeats = 4_000, 2_000, 1, 1
+        limit = 60
+    elif args.out is None:
+        args.out = HERE / "results" / "sync.json"
     if not DATA.exists():
         print(f"ESConv data not found at {DATA}; the benchmark needs it", file=sys.stderr)
         return 2
@@ -384,14 +389,14 @@ def main(argv=None) -> int:
     except ImportError:
         pass
     out = {"info": info}
-    if args.only and args.out.exists() and not args.quick:
+    if args.only and args.out is not None and args.out.exists() and not args.quick:
         out = json.loads(args.out.read_text())  # update one workload of an earlier run
         out["info_" + args.only] = info
     if args.only in (None, "emotion"):
-        out["emotion"] = bench_emotion(args.repeats, threads)
+        out["emotion"] = bench_emotion(args.repeats, threads, limit)
         print("emotion", json.dumps(out["emotion"], indent=1))
     if args.only in (None, "sync"):
-        out["sync"] = bench_sync(args.repeats, threads)
+        out["sync"] = bench_sync(args.repeats, threads, limit)
         print("sync", json.dumps(out["sync"], indent=1))
     if args.only in (None, "corpus"):
         out["corpus"] = bench_corpus(args.turns, args.small, args.corpus_repeats, threads)
@@ -399,7 +404,7 @@ def main(argv=None) -> int:
     info["loadavg_after"] = loadavg()
     if float(info["loadavg_before"]) > 1:
         info["flag"] = "run started with load average above 1"
-    if not args.quick:
+    if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1))
         print(f"wrote {args.out}")
