@@ -320,3 +320,24 @@ def test_group_column_keeps_groups_within_folds(tmp_path):
                              cv=GroupKFold(5, shuffle=True, random_state=0))
     assert res["models"]["snapshot"]["mean"] == pytest.approx(r2_score(truth["final"], pred), abs=1e-10)
     assert res["settings"]["group_column"] == "supporter"
+
+
+def test_ratings_on_supporter_turns_are_used_directly(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    make_scored_dir(tmp_path / "s", n_conv=30, seed=9)
+    t = pq.read_table(tmp_path / "s" / "turns.parquet")
+    q = np.array(t.column("quality").to_pylist(), dtype=float)  # NaN on client turns
+    t = t.append_column("rating", pa.array(np.round(q * 2), pa.float64()))
+    pq.write_table(t, tmp_path / "s" / "turns.parquet")
+    res = run_study(tmp_path / "s", tmp_path / "r", "final", snapshot=["feedback_mean"],
+                    n_boot=20, n_repeats=1, report=False)
+    assert res["signals"]["ratings_on_supporter_turns_used_directly"] == np.isfinite(q).sum()
+    conv = np.array(t.column("conversation_id").to_pylist())
+    ref = np.array([np.nanmean(np.round(q * 2)[conv == c]) for c in dict.fromkeys(conv)])
+    y = pq.read_table(tmp_path / "s" / "conversations.parquet").column("final").to_numpy()
+    from scipy import stats
+
+    f = res["features"][0]
+    assert f["rho"] == pytest.approx(stats.spearmanr(ref, y).statistic, abs=1e-12)

@@ -7,9 +7,9 @@ outcome columns, trajectory feature columns ``<series>_<feature>``).
 
 Features come from three places, each recorded with its ``source``:
 
-* derived here from ``turns.parquet``: ``feedback_mean`` (seeker ratings attributed to
-  supporter turns, :func:`fastmetrics.study.signals.attribute_feedback`, averaged per
-  conversation) and BOLT behaviour rates from ``strategy``
+* derived here from ``turns.parquet``: ``feedback_mean`` (seeker ratings on client turns
+  attributed to supporter turns, :func:`fastmetrics.study.signals.attribute_feedback`; a
+  rating that sits on a supporter turn is that turn's own rating; averaged per conversation) and BOLT behaviour rates from ``strategy``
   (:mod:`fastmetrics.study.behaviour`), unless the behaviour family already wrote them;
   trajectory features of the attributed ratings through :mod:`fastmetrics.trajectory` when
   that module is installed;
@@ -190,11 +190,16 @@ def prepare(turns, convs, outcome: str, control=None, snapshot=None, trajectory=
         r = T.numeric(rating_column)
         if r is None:
             raise InputError(f"turn column {rating_column!r} is not numeric")
-        # ratings live on client turns; values on other turns are ignored with a note
-        off = np.isfinite(r) & (T.role != 0)
-        notes["ratings_on_non_client_turns_ignored"] = int(off.sum())
-        r = np.where(off, np.nan, r)
+        # a rating on a client turn (ESConv feedback) rates earlier supporter turns and is
+        # attributed; a rating on a supporter turn rates that turn and is used as it is;
+        # ratings on "other" turns are ignored (counted in the notes)
+        direct = np.isfinite(r) & (T.role == 1)
+        notes["ratings_on_supporter_turns_used_directly"] = int(direct.sum())
+        notes["ratings_on_other_turns_ignored"] = int((np.isfinite(r) & (T.role == 2)).sum())
+        r_direct = np.where(direct, r, np.nan)
+        r = np.where(np.isfinite(r) & (T.role == 0), r, np.nan)
         fb = attribute_feedback(T.conv_index, T.role, r, feedback_rule)
+        fb = np.where(direct, r_direct, fb)
         notes["ratings"] = int(np.isfinite(r).sum())
         notes["ratings_attributed_to_no_turn"] = unattributed_ratings(T.conv_index, T.role, r, feedback_rule)
         notes["supporter_turns_rated"] = int(np.isfinite(fb).sum())
