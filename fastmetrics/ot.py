@@ -22,7 +22,7 @@ RWMD); Cuturi, NeurIPS 2013 (Sinkhorn); Nasir et al., Interspeech 2019 (CLiD/nCL
 """
 from __future__ import annotations
 
-import warnings
+import contextlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -55,6 +55,19 @@ def _check_dtype(dtype):
     if dt not in (np.float32, np.float64):
         raise InputError(f"dtype must be float32 or float64, got {dt}")
     return dt
+
+
+@contextlib.contextmanager
+def _dynamic_schedule():
+    """Numba ``prange`` hands out one task at a time (tasks come largest first); restored after."""
+    import numba
+
+    old = numba.get_parallel_chunksize()
+    numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(old)
 
 
 def _use_c(backend: str) -> bool:
@@ -173,12 +186,14 @@ def make_bags(tokens: Tokens, vectors=None, *, normalize_vectors: bool = True, d
 # ------------------------------------------------------------------------------------------
 # tasks: pairs grouped by conversation so that each conversation's cost matrix is shared
 # ------------------------------------------------------------------------------------------
-def _tasks(pair_a, pair_b, conv_offsets, n_turns, n_threads):
+def _tasks(pair_a, pair_b, conv_offsets, n_turns, n_threads, bag_len=None):
     """Order pairs by conversation and cut them into tasks.
 
     Returns (order, task_lo, task_hi, task_pair_offsets): ``order`` permutes the pairs into task
     order. Pairs whose turns lie in different conversations (or when no conversation structure
-    is known) go to tasks without a shared memo (lo = hi = -1).
+    is known) go to tasks without a shared memo (lo = hi = -1). With ``bag_len``, tasks are
+    ordered by decreasing estimated work (sum of n1 * n2), so that the dynamic (C) and
+    chunk-size-1 (Numba) schedules balance the threads. Values do not depend on the order.
     """
     n = len(pair_a)
     if conv_offsets is None:
@@ -205,8 +220,19 @@ def _tasks(pair_a, pair_b, conv_offsets, n_turns, n_threads):
                 lo.append(-1)
                 hi.append(-1)
             offs.append(r)
-    return (order.astype(np.int64), np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64),
-            np.array(offs, dtype=np.int64))
+    lo_a, hi_a, offs_a = (np.array(x, dtype=np.int64) for x in (lo, hi, offs))
+    order = order.astype(np.int64)
+    if bag_len is not None and len(lo_a) > 1:
+        work = bag_len[pair_a[order]].astype(np.int64) * bag_len[pair_b[order]] + 1
+        cost = np.add.reduceat(work, offs_a[:-1])
+        rank = np.argsort(-cost, kind="stable")
+        sizes = np.diff(offs_a)[rank]
+        starts = offs_a[:-1][rank]
+        new_offs = np.zeros(len(rank) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=new_offs[1:])
+        take = np.repeat(starts - new_offs[:-1], sizes) + np.arange(new_offs[-1], dtype=np.int64)
+        order, lo_a, hi_a, offs_a = order[take], lo_a[rank], hi_a[rank], new_offs
+    return order, lo_a, hi_a, offs_a
 
 
 def _check_pairs(pair_a, pair_b, n_turns):
@@ -248,7 +274,7 @@ def bag_pairs(bags: Bags, pair_a, pair_b, *, conv_offsets=None, method: str = "e
     a, b = _check_pairs(pair_a, pair_b, bags.n_turns)
     use_c = _use_c(backend)
     nt = resolve_threads(n_threads)
-    order, lo, hi, toff = _tasks(a, b, conv_offsets, bags.n_turns, nt)
+    order, lo, hi, toff = _tasks(a, b, conv_offsets, bags.n_turns, nt, bags.length)
     pa_, pb_ = a[order], b[order]
     res = np.empty(len(a), dtype=np.float64)
     table = bags.table
@@ -271,7 +297,7 @@ def bag_pairs(bags: Bags, pair_a, pair_b, *, conv_offsets=None, method: str = "e
     else:
         from ._numba.ot import wmd_pairs_kernel
 
-        with threads(nt):
+        with threads(nt), _dynamic_schedule():
             status = wmd_pairs_kernel(lo, hi, toff, pa_, pb_, bags.start, bags.length, bags.rows,
                                       bags.weights, table, g, m, res)
     check_status(status, f"wmd_pairs(method={method!r})")
@@ -531,7 +557,7 @@ def sinkhorn_pairs(docs, pair_a, pair_b, vectors=None, *, reg: float = 0.05, max
         bags, conv_offsets = _bags_for(docs, vectors, normalize_vectors, dtype, n_threads)
     a, b = _check_pairs(pair_a, pair_b, bags.n_turns)
     nt = resolve_threads(n_threads)
-    order, lo, hi, toff = _tasks(a, b, conv_offsets, bags.n_turns, nt)
+    order, lo, hi, toff = _tasks(a, b, conv_offsets, bags.n_turns, nt, bags.length)
     res = np.empty(len(a))
     it = np.zeros(len(a), dtype=np.int64)
     conv = np.zeros(len(a), dtype=np.bool_)
@@ -542,7 +568,7 @@ def sinkhorn_pairs(docs, pair_a, pair_b, vectors=None, *, reg: float = 0.05, max
         else:
             from ._numba.ot import sinkhorn_pairs_kernel
 
-            with threads(nt):
+            with threads(nt), _dynamic_schedule():
                 status = sinkhorn_pairs_kernel(lo, hi, toff, a[order], b[order], bags.start,
                                                bags.length, bags.rows, bags.weights, bags.table,
                                                GROUND_COSTS[ground_cost], float(reg), int(max_iter),

@@ -94,18 +94,27 @@ static int work_reserve(emd_work *w, int n)
 static void tree_walk(emd_work *w, int n1, int n2, const double *C, int s)
 {
     int n = n1 + n2, head = 0, tail = 0;
-    w->queue[tail++] = s;
+    int *restrict w_br = w->br;
+    int *restrict w_bc = w->bc;
+    int *restrict w_adj = w->adj;
+    int *restrict w_nadj = w->nadj;
+    int *restrict w_parent = w->parent;
+    int *restrict w_pcell = w->pcell;
+    int *restrict w_depth = w->depth;
+    int *restrict w_queue = w->queue;
+    double *restrict w_pot = w->pot;
+    w_queue[tail++] = s;
     while (head < tail) {
-        int v = w->queue[head++];
-        const int *av = w->adj + (size_t)v * n;
-        for (int q = 0; q < w->nadj[v]; ++q) {
+        int v = w_queue[head++];
+        const int *av = w_adj + (size_t)v * n;
+        for (int q = 0; q < w_nadj[v]; ++q) {
             int e = av[q];
-            int r = w->br[e], c = n1 + w->bc[e];
+            int r = w_br[e], c = n1 + w_bc[e];
             int o = (v == r) ? c : r;
-            if (o == w->parent[v]) continue;
-            w->parent[o] = v; w->pcell[o] = e; w->depth[o] = w->depth[v] + 1;
-            w->pot[o] = C[(size_t)w->br[e] * n2 + w->bc[e]] - w->pot[v];
-            w->queue[tail++] = o;
+            if (o == w_parent[v]) continue;
+            w_parent[o] = v; w_pcell[o] = e; w_depth[o] = w_depth[v] + 1;
+            w_pot[o] = C[(size_t)w_br[e] * n2 + w_bc[e]] - w_pot[v];
+            w_queue[tail++] = o;
         }
     }
 }
@@ -139,6 +148,20 @@ static int emd_solve(int n1, int n2, const double *a, const double *b, const dou
     }
     int st = work_reserve(w, n);
     if (st != FM_OK) return st;
+    int *w_br = w->br;
+    int *w_bc = w->bc;
+    double *w_bx = w->bx;
+    int *w_deg = w->deg;
+    int *w_nadj = w->nadj;
+    int *w_parent = w->parent;
+    int *w_pcell = w->pcell;
+    int *w_depth = w->depth;
+    double *w_pot = w->pot;
+    double *w_sup = w->sup;
+    double *w_dem = w->dem;
+    int *w_pi = w->pi;
+    int *w_pj = w->pj;
+    int *w_hi = w->hi;
     double cmax = 0.0;
     for (size_t q = 0; q < (size_t)n1 * n2; ++q) if (fabs(C[q]) > cmax) cmax = fabs(C[q]);
     double tol = 1e-13 * (cmax > 0.0 ? cmax : 1.0);
@@ -148,13 +171,13 @@ static int emd_solve(int n1, int n2, const double *a, const double *b, const dou
        it is the last active row). This gives n - 1 cells forming a spanning tree, degenerate
        cells kept with zero flow. Each active row keeps its best active column (hi[i]), which is
        recomputed only when that column retires. */
-    for (int i = 0; i < n1; ++i) { w->sup[i] = a[i]; w->deg[i] = 1; }
-    for (int j = 0; j < n2; ++j) { w->dem[j] = b[j]; w->deg[n1 + j] = 1; }
+    for (int i = 0; i < n1; ++i) { w_sup[i] = a[i]; w_deg[i] = 1; }
+    for (int j = 0; j < n2; ++j) { w_dem[j] = b[j]; w_deg[n1 + j] = 1; }
     for (int i = 0; i < n1; ++i) {
         const double *Ci = C + (size_t)i * n2;
         int bj = 0;
         for (int j = 1; j < n2; ++j) if (Ci[j] < Ci[bj]) bj = j;
-        w->hi[i] = bj;
+        w_hi[i] = bj;
     }
     {
         int rows_left = n1, cols_left = n2;
@@ -162,25 +185,25 @@ static int emd_solve(int n1, int n2, const double *a, const double *b, const dou
             int bi = -1;
             double bc = INFINITY;
             for (int i = 0; i < n1; ++i) {
-                if (!w->deg[i]) continue;
-                int j = w->hi[i];
-                if (!w->deg[n1 + j]) { /* its best column retired: rescan the row */
+                if (!w_deg[i]) continue;
+                int j = w_hi[i];
+                if (!w_deg[n1 + j]) { /* its best column retired: rescan the row */
                     const double *Ci = C + (size_t)i * n2;
                     j = -1;
                     for (int q = 0; q < n2; ++q)
-                        if (w->deg[n1 + q] && (j < 0 || Ci[q] < Ci[j])) j = q;
-                    w->hi[i] = j;
+                        if (w_deg[n1 + q] && (j < 0 || Ci[q] < Ci[j])) j = q;
+                    w_hi[i] = j;
                 }
                 double c = C[(size_t)i * n2 + j];
                 if (bi < 0 || c < bc) { bc = c; bi = i; }
             }
-            int bj = w->hi[bi];
-            double x = w->sup[bi] < w->dem[bj] ? w->sup[bi] : w->dem[bj];
+            int bj = w_hi[bi];
+            double x = w_sup[bi] < w_dem[bj] ? w_sup[bi] : w_dem[bj];
             if (x < 0.0) x = 0.0;
-            w->br[e] = bi; w->bc[e] = bj; w->bx[e] = x;
-            w->sup[bi] -= x; w->dem[bj] -= x;
-            if ((w->sup[bi] <= w->dem[bj] && rows_left > 1) || cols_left == 1) { w->deg[bi] = 0; --rows_left; }
-            else { w->deg[n1 + bj] = 0; --cols_left; }
+            w_br[e] = bi; w_bc[e] = bj; w_bx[e] = x;
+            w_sup[bi] -= x; w_dem[bj] -= x;
+            if ((w_sup[bi] <= w_dem[bj] && rows_left > 1) || cols_left == 1) { w_deg[bi] = 0; --rows_left; }
+            else { w_deg[n1 + bj] = 0; --cols_left; }
         }
     }
 
@@ -188,23 +211,49 @@ static int emd_solve(int n1, int n2, const double *a, const double *b, const dou
     long iter = 0, dantzig_cap = 100L * n, bland_cap = 50000L * n * (long)n + 100000L;
     int bland = 0;
     /* the start tree: adjacency, then parents/depths/potentials from root node 0 */
-    for (int v = 0; v < n; ++v) w->nadj[v] = 0;
-    for (int e = 0; e < m; ++e) { adj_add(w, n, w->br[e], e); adj_add(w, n, n1 + w->bc[e], e); }
-    w->parent[0] = -1; w->pcell[0] = -1; w->depth[0] = 0; w->pot[0] = 0.0;
+    for (int v = 0; v < n; ++v) w_nadj[v] = 0;
+    for (int e = 0; e < m; ++e) { adj_add(w, n, w_br[e], e); adj_add(w, n, n1 + w_bc[e], e); }
+    w_parent[0] = -1; w_pcell[0] = -1; w_depth[0] = 0; w_pot[0] = 0.0;
     tree_walk(w, n1, n2, C, 0);
     for (;;) {
         int ei = -1, ej = -1;
         double best = -tol;
-        for (int i = 0; i < n1 && !(bland && ei >= 0); ++i) {
-            const double *Ci = C + (size_t)i * n2;
-            double ui = w->pot[i];
-            for (int j = 0; j < n2; ++j) {
-                double rc = Ci[j] - ui - w->pot[n1 + j];
-                if (rc < best) {
-                    ei = i; ej = j;
-                    if (bland) break;
-                    best = rc;
+        if (!bland) {
+            /* Dantzig: the least reduced cost, first in row-major order on ties; four
+               independent lanes per row (then merged by value, ties to the smaller column) */
+            const double *vpot = w_pot + n1;
+            for (int i = 0; i < n1; ++i) {
+                const double *Ci = C + (size_t)i * n2;
+                double ui = w_pot[i];
+                double b0 = best, b1 = best, b2 = best, b3 = best;
+                int j0 = -1, j1 = -1, j2 = -1, j3 = -1, j = 0;
+                for (; j + 3 < n2; j += 4) {
+                    double r0 = Ci[j] - ui - vpot[j], r1 = Ci[j + 1] - ui - vpot[j + 1];
+                    double r2 = Ci[j + 2] - ui - vpot[j + 2], r3 = Ci[j + 3] - ui - vpot[j + 3];
+                    if (r0 < b0) { b0 = r0; j0 = j; }
+                    if (r1 < b1) { b1 = r1; j1 = j + 1; }
+                    if (r2 < b2) { b2 = r2; j2 = j + 2; }
+                    if (r3 < b3) { b3 = r3; j3 = j + 3; }
                 }
+                for (; j < n2; ++j) {
+                    double r0 = Ci[j] - ui - vpot[j];
+                    if (r0 < b0) { b0 = r0; j0 = j; }
+                }
+                double rb = best;
+                int rj = -1;
+                if (j0 >= 0 && (b0 < rb || (b0 == rb && j0 < rj))) { rb = b0; rj = j0; }
+                if (j1 >= 0 && (b1 < rb || (b1 == rb && j1 < rj))) { rb = b1; rj = j1; }
+                if (j2 >= 0 && (b2 < rb || (b2 == rb && j2 < rj))) { rb = b2; rj = j2; }
+                if (j3 >= 0 && (b3 < rb || (b3 == rb && j3 < rj))) { rb = b3; rj = j3; }
+                if (rj >= 0) { best = rb; ei = i; ej = rj; }
+            }
+        } else {
+            /* Bland: the first cell with a negative reduced cost */
+            for (int i = 0; i < n1 && ei < 0; ++i) {
+                const double *Ci = C + (size_t)i * n2;
+                double ui = w_pot[i];
+                for (int j = 0; j < n2; ++j)
+                    if (Ci[j] - ui - w_pot[n1 + j] < best) { ei = i; ej = j; break; }
             }
         }
         if (ei < 0) break; /* optimal */
@@ -215,53 +264,53 @@ static int emd_solve(int n1, int n2, const double *a, const double *b, const dou
         /* cycle: tree path from column node (n1 + ej) and row node ei up to their apex */
         int vi = ei, vj = n1 + ej, li = 0, lj = 0;
         while (vi != vj) {
-            if (w->depth[vi] >= w->depth[vj]) { w->pi[li++] = w->pcell[vi]; vi = w->parent[vi]; }
-            else { w->pj[lj++] = w->pcell[vj]; vj = w->parent[vj]; }
+            if (w_depth[vi] >= w_depth[vj]) { w_pi[li++] = w_pcell[vi]; vi = w_parent[vi]; }
+            else { w_pj[lj++] = w_pcell[vj]; vj = w_parent[vj]; }
         }
         /* minus edges: even positions on both sides (see module comment) */
         double theta = INFINITY;
-        for (int k = 0; k < li; k += 2) if (w->bx[w->pi[k]] < theta) theta = w->bx[w->pi[k]];
-        for (int k = 0; k < lj; k += 2) if (w->bx[w->pj[k]] < theta) theta = w->bx[w->pj[k]];
+        for (int k = 0; k < li; k += 2) if (w_bx[w_pi[k]] < theta) theta = w_bx[w_pi[k]];
+        for (int k = 0; k < lj; k += 2) if (w_bx[w_pj[k]] < theta) theta = w_bx[w_pj[k]];
         int leave = -1, leave_i_side = 0;
         if (!bland) {
             /* traversal order from the apex along the entering arc: i-side from apex down to
                row ei (k = li-1 .. 0), then j-side from column ej up (k = 0 .. lj-1): take the last */
             for (int k = lj - 1 - ((lj - 1) & 1); k >= 0 && leave < 0; k -= 2)
-                if (w->bx[w->pj[k]] == theta) leave = w->pj[k];
+                if (w_bx[w_pj[k]] == theta) leave = w_pj[k];
             for (int k = 0; k < li && leave < 0; k += 2)
-                if (w->bx[w->pi[k]] == theta) { leave = w->pi[k]; leave_i_side = 1; }
+                if (w_bx[w_pi[k]] == theta) { leave = w_pi[k]; leave_i_side = 1; }
         } else {
             long bestidx = -1;
             for (int k = 0; k < li; k += 2) {
-                int e = w->pi[k];
-                long idx = (long)w->br[e] * n2 + w->bc[e];
-                if (w->bx[e] == theta && (bestidx < 0 || idx < bestidx)) { bestidx = idx; leave = e; leave_i_side = 1; }
+                int e = w_pi[k];
+                long idx = (long)w_br[e] * n2 + w_bc[e];
+                if (w_bx[e] == theta && (bestidx < 0 || idx < bestidx)) { bestidx = idx; leave = e; leave_i_side = 1; }
             }
             for (int k = 0; k < lj; k += 2) {
-                int e = w->pj[k];
-                long idx = (long)w->br[e] * n2 + w->bc[e];
-                if (w->bx[e] == theta && (bestidx < 0 || idx < bestidx)) { bestidx = idx; leave = e; leave_i_side = 0; }
+                int e = w_pj[k];
+                long idx = (long)w_br[e] * n2 + w_bc[e];
+                if (w_bx[e] == theta && (bestidx < 0 || idx < bestidx)) { bestidx = idx; leave = e; leave_i_side = 0; }
             }
         }
-        for (int k = 0; k < li; ++k) { int e = w->pi[k]; w->bx[e] += (k & 1) ? theta : -theta; }
-        for (int k = 0; k < lj; ++k) { int e = w->pj[k]; w->bx[e] += (k & 1) ? theta : -theta; }
+        for (int k = 0; k < li; ++k) { int e = w_pi[k]; w_bx[e] += (k & 1) ? theta : -theta; }
+        for (int k = 0; k < lj; ++k) { int e = w_pj[k]; w_bx[e] += (k & 1) ? theta : -theta; }
         /* tree update: the leaving cell's slot takes the entering cell; the side that the
            leaving cell cut off (it holds ei if the cell was on ei's path) hangs from the
            entering cell, and only its nodes get new parents, depths and potentials */
-        adj_remove(w, n, w->br[leave], leave);
-        adj_remove(w, n, n1 + w->bc[leave], leave);
-        w->br[leave] = ei; w->bc[leave] = ej; w->bx[leave] = theta;
+        adj_remove(w, n, w_br[leave], leave);
+        adj_remove(w, n, n1 + w_bc[leave], leave);
+        w_br[leave] = ei; w_bc[leave] = ej; w_bx[leave] = theta;
         adj_add(w, n, ei, leave);
         adj_add(w, n, n1 + ej, leave);
         int sub = leave_i_side ? ei : n1 + ej, top = leave_i_side ? n1 + ej : ei;
-        w->parent[sub] = top; w->pcell[sub] = leave; w->depth[sub] = w->depth[top] + 1;
-        w->pot[sub] = C[(size_t)ei * n2 + ej] - w->pot[top];
+        w_parent[sub] = top; w_pcell[sub] = leave; w_depth[sub] = w_depth[top] + 1;
+        w_pot[sub] = C[(size_t)ei * n2 + ej] - w_pot[top];
         tree_walk(w, n1, n2, C, sub);
     }
     double s = 0.0;
     for (int e = 0; e < m; ++e) {
-        s += w->bx[e] * C[(size_t)w->br[e] * n2 + w->bc[e]];
-        if (plan) plan[(size_t)w->br[e] * n2 + w->bc[e]] += w->bx[e];
+        s += w_bx[e] * C[(size_t)w_br[e] * n2 + w_bc[e]];
+        if (plan) plan[(size_t)w_br[e] * n2 + w_bc[e]] += w_bx[e];
     }
     *cost_out = s;
     return status;
@@ -289,10 +338,16 @@ static double ground(const float *t32, const double *t64, int32_t dim, int32_t r
 {
     if (t64) {
         const double *x = t64 + (size_t)r * dim, *y = t64 + (size_t)s * dim;
-        if (ground_cost == 0) {
-            double acc = 0.0;
-            for (int d = 0; d < dim; ++d) { double z = x[d] - y[d]; acc += z * z; }
-            return sqrt(acc);
+        if (ground_cost == 0) { /* four partial sums, merged as (s0 + s1) + (s2 + s3) */
+            double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+            int d = 0;
+            for (; d + 3 < dim; d += 4) {
+                double z0 = x[d] - y[d], z1 = x[d + 1] - y[d + 1];
+                double z2 = x[d + 2] - y[d + 2], z3 = x[d + 3] - y[d + 3];
+                s0 += z0 * z0; s1 += z1 * z1; s2 += z2 * z2; s3 += z3 * z3;
+            }
+            for (; d < dim; ++d) { double z = x[d] - y[d]; s0 += z * z; }
+            return sqrt((s0 + s1) + (s2 + s3));
         } else {
             double xy = 0.0, xx = 0.0, yy = 0.0;
             for (int d = 0; d < dim; ++d) { xy += x[d] * y[d]; xx += x[d] * x[d]; yy += y[d] * y[d]; }
@@ -303,9 +358,15 @@ static double ground(const float *t32, const double *t64, int32_t dim, int32_t r
     } else {
         const float *x = t32 + (size_t)r * dim, *y = t32 + (size_t)s * dim;
         if (ground_cost == 0) {
-            float acc = 0.0f;
-            for (int d = 0; d < dim; ++d) { float z = x[d] - y[d]; acc += z * z; }
-            return (double)sqrtf(acc);
+            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+            int d = 0;
+            for (; d + 3 < dim; d += 4) {
+                float z0 = x[d] - y[d], z1 = x[d + 1] - y[d + 1];
+                float z2 = x[d + 2] - y[d + 2], z3 = x[d + 3] - y[d + 3];
+                s0 += z0 * z0; s1 += z1 * z1; s2 += z2 * z2; s3 += z3 * z3;
+            }
+            for (; d < dim; ++d) { float z = x[d] - y[d]; s0 += z * z; }
+            return (double)sqrtf((s0 + s1) + (s2 + s3));
         } else {
             float xy = 0.0f, xx = 0.0f, yy = 0.0f;
             for (int d = 0; d < dim; ++d) { xy += x[d] * y[d]; xx += x[d] * x[d]; yy += y[d] * y[d]; }

@@ -220,18 +220,72 @@ def emd_solve(a, b, C, plan):
         ei = -1
         ej = -1
         best = -tol
-        for i in range(n1):
-            if bland and ei >= 0:
-                break
-            ui = pot[i]
-            for j in range(n2):
-                rc = C[i, j] - ui - pot[n1 + j]
-                if rc < best:
+        if not bland:
+            # Dantzig, four lanes per row merged by value, ties to the smaller column (as in C)
+            for i in range(n1):
+                ui = pot[i]
+                b0 = best
+                b1 = best
+                b2 = best
+                b3 = best
+                j0 = -1
+                j1 = -1
+                j2 = -1
+                j3 = -1
+                j = 0
+                while j + 3 < n2:
+                    r0 = C[i, j] - ui - pot[n1 + j]
+                    r1 = C[i, j + 1] - ui - pot[n1 + j + 1]
+                    r2 = C[i, j + 2] - ui - pot[n1 + j + 2]
+                    r3 = C[i, j + 3] - ui - pot[n1 + j + 3]
+                    if r0 < b0:
+                        b0 = r0
+                        j0 = j
+                    if r1 < b1:
+                        b1 = r1
+                        j1 = j + 1
+                    if r2 < b2:
+                        b2 = r2
+                        j2 = j + 2
+                    if r3 < b3:
+                        b3 = r3
+                        j3 = j + 3
+                    j += 4
+                while j < n2:
+                    r0 = C[i, j] - ui - pot[n1 + j]
+                    if r0 < b0:
+                        b0 = r0
+                        j0 = j
+                    j += 1
+                rb = best
+                rj = -1
+                if j0 >= 0 and (b0 < rb or (b0 == rb and j0 < rj)):
+                    rb = b0
+                    rj = j0
+                if j1 >= 0 and (b1 < rb or (b1 == rb and j1 < rj)):
+                    rb = b1
+                    rj = j1
+                if j2 >= 0 and (b2 < rb or (b2 == rb and j2 < rj)):
+                    rb = b2
+                    rj = j2
+                if j3 >= 0 and (b3 < rb or (b3 == rb and j3 < rj)):
+                    rb = b3
+                    rj = j3
+                if rj >= 0:
+                    best = rb
                     ei = i
-                    ej = j
-                    if bland:
+                    ej = rj
+        else:
+            # Bland: the first cell with a negative reduced cost
+            for i in range(n1):
+                if ei >= 0:
+                    break
+                ui = pot[i]
+                for j in range(n2):
+                    if C[i, j] - ui - pot[n1 + j] < best:
+                        ei = i
+                        ej = j
                         break
-                    best = rc
         if ei < 0:
             break
         it += 1
@@ -335,11 +389,27 @@ def emd_dense(a, b, C, plan):
 def _ground(table, r, s, ground_cost):
     dim = table.shape[1]
     if ground_cost == 0:
-        acc = table[0, 0] - table[0, 0]  # zero in the table dtype
-        for d in range(dim):
+        # four partial sums in the table dtype, merged as (s0 + s1) + (s2 + s3) (as in C)
+        s0 = table[0, 0] - table[0, 0]
+        s1 = s0
+        s2 = s0
+        s3 = s0
+        d = 0
+        while d + 3 < dim:
+            z0 = table[r, d] - table[s, d]
+            z1 = table[r, d + 1] - table[s, d + 1]
+            z2 = table[r, d + 2] - table[s, d + 2]
+            z3 = table[r, d + 3] - table[s, d + 3]
+            s0 += z0 * z0
+            s1 += z1 * z1
+            s2 += z2 * z2
+            s3 += z3 * z3
+            d += 4
+        while d < dim:
             z = table[r, d] - table[s, d]
-            acc += z * z
-        return float(math.sqrt(acc))
+            s0 += z * z
+            d += 1
+        return float(math.sqrt((s0 + s1) + (s2 + s3)))
     xy = table[0, 0] - table[0, 0]
     xx = xy
     yy = xy
