@@ -58,10 +58,13 @@ def summarise(results: dict) -> list[str]:
         if s.get("mean") is None:
             out.append(f"The {name} model was not fitted: {s.get('reason', 'no features')}.")
             continue
-        verdict = ("better than chance" if s["ci_low"] > null else
-                   "no better than chance" if s["ci_high"] >= null else "worse than chance")
-        label = name.replace("_", " ")
-        out.append(f"{label.capitalize()} model: {metric} {_fmt(s['mean'])} (95% CI {_fmt(s['ci_low'])} "
+        ref = "chance" if results["outcome_type"] == "binary" else "predicting the mean"
+        verdict = (f"better than {ref}" if s["ci_low"] > null else
+                   f"not distinguishable from {ref}" if s["ci_high"] >= null else f"worse than {ref}")
+        label = name.replace("_", " ").capitalize() + " model"
+        if ctrl and name != "control_only":
+            label += " (with the controls)"
+        out.append(f"{label}: {metric} {_fmt(s['mean'])} (95% CI {_fmt(s['ci_low'])} "
                    f"to {_fmt(s['ci_high'])}), {verdict}.")
     for name in ("snapshot", "trajectory"):
         d = m.get(f"delta_{name}_minus_control_only")
