@@ -110,8 +110,10 @@ FAMILY = MetricFamily(
     turn_columns=("empathy_proto_er", "empathy_proto_ip", "empathy_proto_ex",
                   "empathy_proto_advice", "empathy_proto"),
     options=(
-        Option("empathy_anchors", str, "", "JSON file of empathy anchor statements (default: built-in)"),
-        Option("empathy_onnx", str, "", "ONNX classifier over turn embeddings to use instead of anchors"),
+        Option("empathy_anchors", str, "",
+               "JSON file of empathy anchor statements; empty: the built-in anchors"),
+        Option("empathy_onnx", str, "",
+               "ONNX classifier over turn embeddings to use instead of the anchors; empty: none"),
     ),
     reference="Sharma et al., EMNLP 2020 (mechanisms); anchors and score: project heuristic",
 )
