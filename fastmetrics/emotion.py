@@ -9,10 +9,12 @@ scores follow the package's data; the rules are those of vaderSentiment 3.3.2 (p
 dependencies).
 
 VADER tokenises raw text its own way (whitespace split, punctuation stripped at word ends,
-emoticons kept), not with the library's ``\\w+`` tokens. Pure-ASCII turns are tokenised inside
-the compiled kernel straight from the Arrow buffer; turns with non-ASCII characters (emoji,
-curly quotes, other scripts) are tokenised in Python with the package's exact Unicode string
-semantics and then scored by the same compiled rules.
+emoticons kept), not with the library's ``\\w+`` tokens. Turns are tokenised inside the
+compiled kernel straight from the Arrow buffer when they are ASCII or when their non-ASCII
+characters cannot change a rule (not Unicode whitespace, not an emoji, uncased: curly quotes,
+dashes, CJK, ...); the other turns (emoji, accented capitals, other cased scripts, Unicode
+spaces) are tokenised in Python with the package's exact Unicode string semantics and then
+scored by the same compiled rules.
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ class VaderTables:
     bb2v: np.ndarray
     consts: np.ndarray   # float64[2]: N_SCALAR, C_INCR
     emojis: dict         # emoji character -> description
+    unsafe_regex: str    # RE2 class of non-ASCII characters that need the Python tokeniser
     version: str
 
 
@@ -144,12 +147,30 @@ def vader_tables() -> VaderTables:
         slots[p] = i
     from importlib.metadata import version
 
+    # non-ASCII characters the compiled tokeniser may not treat as opaque bytes: Unicode
+    # whitespace, emoji keys and cased characters of the Basic Multilingual Plane (computed
+    # with this Python's own str methods), and every supplementary-plane character
+    bad = []
+    for cp in range(0x80, 0x10000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        if c.isspace() or c in emojis or c.lower() != c or c.upper() != c or c.isupper() or c.islower():
+            bad.append(cp)
+    ranges = []
+    for cp in bad:
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    unsafe = "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges) + "\\x{10000}-\\x{10ffff}]"
+
     _TABLES = VaderTables(
         index=words, slots=slots, key_blob=key_blob, key_off=key_off, val=val, boost=boost,
         isboost=isboost, isneg=isneg, sp=np.array([words[w] for w in _SPECIAL_WORDS], dtype=np.int64),
         sc2=sc2, sc2v=sc2v, sc3=sc3, sc3v=sc3v, bb2=bb2, bb2v=bb2v,
         consts=np.array([vs.N_SCALAR, vs.C_INCR], dtype=np.float64), emojis=emojis,
-        version=version("vadersentiment"))
+        unsafe_regex=unsafe, version=version("vadersentiment"))
     return _TABLES
 
 
@@ -236,6 +257,13 @@ def valence(text, *, n_threads: int | None = None) -> np.ndarray:
 
     ascii_ = pc.string_is_ascii(arr).fill_null(False).to_numpy(zero_copy_only=False)
     todo = np.ascontiguousarray(ascii_ & valid)
+    rest = np.nonzero(valid & ~ascii_)[0]
+    if len(rest):
+        # non-ASCII turns whose extra characters are opaque to the rules stay compiled
+        needs_py = pc.match_substring_regex(arr.take(pa.array(rest)), tb.unsafe_regex)
+        needs_py = needs_py.fill_null(True).to_numpy(zero_copy_only=False)
+        todo[rest[~needs_py]] = True
+        rest = rest[needs_py]
     neumaier = sys.version_info >= (3, 12)
     max_len = int(np.diff(offsets).max())
     args = (tb.val, tb.boost, tb.isboost, tb.isneg, tb.sp, tb.sc2, tb.sc2v, tb.sc3, tb.sc3v,
@@ -243,7 +271,6 @@ def valence(text, *, n_threads: int | None = None) -> np.ndarray:
     with threads(n_threads) as nt:
         vader_ascii_kernel(data, offsets, todo, max_len, nt, tb.slots, tb.key_blob, tb.key_off,
                            *args, out, raw, tie)
-        rest = np.nonzero(valid & ~ascii_)[0]
         if len(rest):
             index, emojis = tb.index, tb.emojis
             texts = arr.take(pa.array(rest)).to_pylist()

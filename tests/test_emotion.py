@@ -50,6 +50,10 @@ EXAMPLES = [
     "I am not very happy", "This is NOT good at ALL", "can't stand it", "I don't like it at all",
     "it was never so good", "GOOD", "good GOOD", "good\x1cbad\x1dnice", "hi\u00a0there good",
     "İ love it", "Straße is great", "“good” isn’t bad", "so sad 😢😢 but ok 👍",
+    # non-ASCII characters that stay on the compiled path (uncased, not spaces, not emoji)
+    "I don’t feel good — really…", "你好 good", "“GOOD” morning", "’’ ok", ":’D", "(’)", "don’t",
+    "I’m SO HAPPY", "NO – good", "«great»", "a’b’c good!!", "GOOD。BAD", "’ok’ ’kind of’ good",
+    "SO HAPPY 你好", "ÉTÉ good", "CAFé GOOD", "good bad", "good　great",
 ]
 
 
@@ -65,7 +69,8 @@ def _fuzz_texts(rng, n):
              "bomb", "bad", "ass", "yeah", "right", "kiss", "death", "to", "die", "for",
              "beating", "heart", "bus", "stop", "isn't", "DON'T", "wouldn't", "kinda", "uh-uh",
              "extremely", "barely", "FRIGGIN", "i", "it", "was", "is", "a", "day", ":)", ":D",
-             "<3", ":(", "😁", "💔", "😢", "“nice”", "naïve", "'", "!", "?"]
+             "<3", ":(", "😁", "💔", "😢", "“nice”", "naïve", "'", "!", "?", "’", "—", "…",
+             "你好", "“", "”", "don’t", "I’m", "É", "\u00a0", "☺", "♥"]
             + list(vs.BOOSTER_DICT) + list(vs.NEGATE))
     wrap = ["", "", "", "!", "?", "...", ",", "\"", "(", ")", "!!", "?!", "'"]
     lex, pool, wrap = np.array(lex, dtype=object), np.array(pool, dtype=object), np.array(wrap, dtype=object)
@@ -94,6 +99,17 @@ def test_fuzz_every_rule(sia):
     bad = np.nonzero(got != ref)[0]
     assert len(bad) == 0, [(texts[i], got[i], ref[i]) for i in bad[:5]]
     assert (ref != 0).mean() > 0.5  # the fuzz exercises scored texts, not only zeros
+
+
+def test_compiled_path_selection():
+    """Non-ASCII turns go through Python only when a character can change a rule."""
+    from fastmetrics.emotion import vader_tables
+
+    import pyarrow.compute as pc
+
+    texts = ["don’t — 你好 …", "“quoted”", "café", "ÉTÉ", "😁", "a\u00a0b", "a\u2003b", "☺", "𝐀"]
+    got = pc.match_substring_regex(pa.array(texts), vader_tables().unsafe_regex).to_pylist()
+    assert got == [False, False, True, True, True, True, True, True, True]
 
 
 def test_rounding_matches_python_round_near_ties():

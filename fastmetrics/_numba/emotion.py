@@ -13,10 +13,12 @@ preceding scalar modifiers with their 1 / 0.95 / 0.9 damping, negation checks ("
 package's list.index() behaviour on repeated values), punctuation emphasis, normalisation
 x / sqrt(x^2 + 15) and ``round(x, 4)``.
 
-Two entry points: ``vader_ascii_kernel`` tokenises pure-ASCII turns directly from the Arrow
-UTF-8 buffer (emoji replacement cannot apply: every emoji key is non-ASCII);
-``vader_tokens_kernel`` scores turns tokenised in Python (turns with non-ASCII text, where
-Unicode ``str.split``/``lower``/``isupper`` and emoji replacement decide the tokens).
+Two entry points: ``vader_ascii_kernel`` tokenises turns directly from the Arrow UTF-8
+buffer: pure-ASCII turns, and turns whose non-ASCII characters are all opaque to the rules
+(not Unicode whitespace, not an emoji key, uncased: curly quotes, dashes, CJK, ...; the
+caller checks this with one regular expression); ``vader_tokens_kernel`` scores turns
+tokenised in Python (the other turns, where Unicode ``str.split``/``lower``/``isupper`` and
+emoji replacement decide the tokens).
 
 Parallel strategy: ``prange`` over balanced ranges of turns, private scratch per range; each
 turn's score is computed sequentially, so results do not depend on the thread count.
@@ -303,7 +305,11 @@ def _is_punct(c):
 def vader_ascii_kernel(data, offsets, todo, max_len, n_ranges, slots, key_blob, key_off,
                        val, boost, isboost, isneg, sp, sc2, sc2v, sc3, sc3v, bb2, bb2v, consts,
                        neumaier, out, raw, tie):
-    """Score the turns t with todo[t] (pure ASCII, non-null) straight from UTF-8 bytes.
+    """Score the turns t with todo[t] straight from UTF-8 bytes.
+
+    todo[t] may be set only for turns whose non-ASCII characters are all "opaque" (not
+    whitespace, not an emoji key, uncased): such bytes are then never whitespace,
+    punctuation or letters for the rules, exactly as in the package.
 
     data : uint8[n_bytes]; offsets : int64[n_turns + 1] (byte offsets into data).
     out, raw : float64[n_turns] (rounded and unrounded compound); tie : bool[n_turns].
@@ -345,7 +351,12 @@ def vader_ascii_kernel(data, offsets, todo, max_len, n_ranges, slots, key_blob, 
                     ss += 1
                 while se > ss and _is_punct(data[se - 1]):
                     se -= 1
-                if se - ss <= 2:
+                # the package compares the stripped length in code points, not bytes
+                n_cp = 0
+                for j in range(ss, se):
+                    if (data[j] & 0xC0) != 0x80:
+                        n_cp += 1
+                if n_cp <= 2:
                     ss = ts
                     se = te
                 h = fnv1a_lower(data, ss, se)
