@@ -11,7 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from test_study_analysis import make_scored_dir
+try:  # the synthetic generator lives with the statistics tests
+    from test_study_analysis import make_scored_dir
+except ImportError:  # tests/ imported as a package
+    from tests.test_study_analysis import make_scored_dir
 
 from fastmetrics.errors import InputError
 from fastmetrics.study import run_study
