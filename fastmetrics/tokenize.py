@@ -1,11 +1,12 @@
 """Word tokenisation: lowercase, ``\\w+`` runs (letters, digits, underscore; Unicode-aware).
 
-Runs entirely in Arrow compute (RE2 in C++): lowercase, split on runs of non-word characters,
-drop empty pieces, dictionary-encode into a vocabulary and int32 ids. No Python object per turn.
-The result equals ``re.findall(r"\\w+", text.lower())`` for letters and digits in any script
-(word characters are Unicode letters, numbers and ``_``), with one documented difference:
-lowercasing uses the simple Unicode case mapping, so the few characters whose full lowercase
-form is several code points (U+0130 "İ" -> "i̇" in Python) lower to one character ("i").
+Arrow lowercases the text; one compiled pass (:mod:`fastmetrics._numba.tokenize`) finds the
+word runs and hashes them into a vocabulary (ids in first-appearance order) and int32 ids.
+No Python object per turn. The result equals ``re.findall(r"\\w+", text.lower())`` (word
+characters are exactly those of Python's ``re``: Unicode letters, digits and ``_``), with two
+documented differences, both from Arrow's context-free simple case mapping: U+0130 "İ" lowers
+to "i" (Python: "i" + a combining dot), and a word-final capital sigma lowers to "σ" (Python:
+"ς"). Otherwise identical.
 """
 from __future__ import annotations
 
@@ -13,10 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._numba.tokenize import gather_bytes, tokenize_kernel, word_char_table
 from .corpus import Tokens
-
-#: RE2 pattern for one run of non-word characters (complement of Python's ``\w``).
-_NON_WORD = r"[^\p{L}\p{N}_]+"
 
 
 def tokenize(text: pa.Array | pa.ChunkedArray) -> Tokens:
@@ -43,24 +42,20 @@ def tokenize(text: pa.Array | pa.ChunkedArray) -> Tokens:
         text = text.combine_chunks()
     if text.type == pa.large_string():
         text = text.cast(pa.string())
-    text = pc.fill_null(text, "")
-    lowered = pc.utf8_lower(text)
-    pieces = pc.split_pattern_regex(lowered, _NON_WORD)
-    if isinstance(pieces, pa.ChunkedArray):
-        pieces = pieces.combine_chunks()
-    flat = pieces.flatten()
-    keep = pc.not_equal(pc.utf8_length(flat), 0)
-    if isinstance(keep, pa.ChunkedArray):
-        keep = keep.combine_chunks()
-    keep_np = keep.to_numpy(zero_copy_only=False)
-    # per-turn counts of the kept pieces: cumulative sum of keep at the list offsets
-    list_off = pieces.offsets.to_numpy().astype(np.int64)
-    list_off = list_off - list_off[0]
-    csum = np.zeros(len(keep_np) + 1, dtype=np.int64)
-    np.cumsum(keep_np, out=csum[1:])
-    token_offsets = csum[list_off]
-    kept = flat.filter(keep)
-    enc = kept.dictionary_encode()
-    ids = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-    return Tokens(vocab=enc.dictionary, token_ids=np.ascontiguousarray(ids),
-                  token_offsets=np.ascontiguousarray(token_offsets))
+    lowered = pc.utf8_lower(pc.fill_null(text, ""))
+    if isinstance(lowered, pa.ChunkedArray):
+        lowered = lowered.combine_chunks()
+    n = len(lowered)
+    bufs = lowered.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=lowered.offset * 4).astype(np.int64)
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None and bufs[2].size else np.zeros(1, np.uint8)
+    table = word_char_table()
+    capacity = max(1 << 16, int(offsets[-1] - offsets[0]) // 64)
+    while True:
+        ids, token_offsets, v_start, v_len, n_vocab = tokenize_kernel(data, offsets, table, capacity)
+        if n_vocab >= 0:
+            break
+        capacity *= 4
+    vbytes, voff = gather_bytes(data, v_start, v_len)
+    vocab = pa.StringArray.from_buffers(len(v_start), pa.py_buffer(voff.astype(np.int32)), pa.py_buffer(vbytes))
+    return Tokens(vocab=vocab, token_ids=ids, token_offsets=token_offsets)
