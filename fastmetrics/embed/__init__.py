@@ -5,5 +5,6 @@ Heavy imports (onnxruntime, tokenizers, faiss) happen on first use, not at impor
 from __future__ import annotations
 
 from .api import corpus_embeddings, encode, encode_corpus
+from .search import TurnIndex, nearest_turns
 
-__all__ = ["encode", "encode_corpus", "corpus_embeddings"]
+__all__ = ["encode", "encode_corpus", "corpus_embeddings", "nearest_turns", "TurnIndex"]
