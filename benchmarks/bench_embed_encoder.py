@@ -22,6 +22,7 @@ Usage::
     NUMBA_NUM_THREADS=2 OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 \\
         python benchmarks/bench_embed_encoder.py --n 1000 --repeats 5
     python benchmarks/bench_embed_encoder.py --smoke      # tiny sizes, CI smoke run
+    python benchmarks/bench_embed_encoder.py --fp32-check # pipeline error vs int8 weight error
 """
 from __future__ import annotations
 
@@ -183,6 +184,51 @@ def bench_cache(corpus, repeats: int, n_threads: int) -> dict:
     return row
 
 
+def fp32_check(st_path: str | None) -> dict:
+    """Export the float32 weights to ONNX, run them through our pipeline (tokenizer, batching,
+    pooling) and compare with sentence-transformers on the test fixture: separates pipeline
+    error from int8 weight error."""
+    import torch
+    from transformers import AutoModel
+
+    from fastmetrics.embed.encoder import DATA_DIR, Encoder
+
+    model, path = st_model(st_path)
+    if model is None:
+        return {"skipped": path}
+    hf = AutoModel.from_pretrained(path).eval()
+
+    class Wrap(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.m(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).last_hidden_state
+
+    d = Path(tempfile.mkdtemp(prefix="fm-fp32-"))
+    try:
+        x = torch.ones(2, 8, dtype=torch.long)
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        torch.onnx.export(Wrap(hf), (x, x, torch.zeros_like(x)), str(d / "model.onnx"), input_names=names,
+                          output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+                          dynamic_axes={k: {0: "batch", 1: "seq"} for k in names + ["last_hidden_state"]})
+        shutil.copy(DATA_DIR / "tokenizer.json", d / "tokenizer.json")
+        fx = np.load(ROOT / "tests" / "fixtures" / "reference_embeddings.npz")
+        texts = fx["texts"].tolist()
+        peer = model.encode(texts, batch_size=32, normalize_embeddings=True)
+        out = {}
+        for name, enc in (("fp32_onnx", Encoder(d, n_threads=1)), ("int8_onnx", Encoder(n_threads=1))):
+            cos = np.sum(enc.encode(texts) * peer, axis=1)
+            out[name] = {"cos_min": float(cos.min()), "cos_mean": float(cos.mean())}
+        out["n_sentences"] = len(texts)
+        print(json.dumps(out))
+        return out
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="distinct ESConv turns for the encoder workload")
@@ -191,10 +237,17 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--st-model", default=None)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (CI smoke run)")
+    ap.add_argument("--fp32-check", action="store_true",
+                    help="only: run a float32 ONNX export of the same weights through our pipeline "
+                         "and compare with sentence-transformers on the test fixture")
     ap.add_argument("--out", default=str(RESULTS / "embed_encoder.json"))
     args = ap.parse_args(argv)
     if args.smoke:
         args.n, args.cache_convs, args.repeats = 40, 3, 1
+    if args.fp32_check:
+        res = fp32_check(args.st_model)
+        Path(RESULTS / "embed_fp32_check.json").write_text(json.dumps(res, indent=1))
+        return 0
     threads = [int(x) for x in args.threads.split(",")]
     info = {"cpu": cpu_model(), "loadavg_before": loadavg(), "versions": versions(),
             "env": {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
