@@ -215,3 +215,15 @@ def test_many_small_writes_are_compacted(tmp_path, monkeypatch):
     found, vec = EmbeddingCache(tmp_path, "m", DIM).get(texts)
     assert found.all()
     np.testing.assert_array_equal(vec, fake_vectors(texts))
+
+
+def test_unwritable_cache_warns_and_still_returns_embeddings(tmp_path, monkeypatch):
+    from fastmetrics.embed import cache as cache_mod
+
+    def fail(path, arr):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(cache_mod, "_atomic_save", fail)
+    with pytest.warns(RuntimeWarning, match="not written"):
+        e = fastmetrics.encode(["I feel stuck."], cache_dir=tmp_path, n_threads=1)
+    np.testing.assert_allclose(e, get_encoder(n_threads=1).encode(["I feel stuck."]), atol=2e-6)

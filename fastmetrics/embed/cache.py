@@ -26,6 +26,7 @@ import hashlib
 import os
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -239,10 +240,15 @@ class EmbeddingCache:
         _, first = np.unique(keys, axis=0, return_index=True)  # one copy of repeated texts
         first.sort()
         keys, vectors = keys[first], vectors[first]
-        self._ensure_dir()
         name = f"{uuid.uuid4().hex}"
-        _atomic_save(self.dir / f"{name}.vec.npy", vectors)
-        _atomic_save(self.dir / f"{name}.key.npy", keys)  # commit marker: written last
+        try:
+            self._ensure_dir()
+            _atomic_save(self.dir / f"{name}.vec.npy", vectors)
+            _atomic_save(self.dir / f"{name}.key.npy", keys)  # commit marker: written last
+        except (OSError, InputError) as exc:  # read-only or full cache: results stay correct
+            warnings.warn(f"embedding cache {str(self.dir)!r} not written ({exc}); continuing "
+                          "without caching these embeddings", RuntimeWarning, stacklevel=2)
+            return 0
         self.refresh()
         if len(self._names) > self.max_shards:
             self.compact()
