@@ -12,7 +12,6 @@ import pytest
 
 import fastmetrics
 from fastmetrics import InputError
-from fastmetrics.embed import api as embed_api
 from fastmetrics.embed.cache import EmbeddingCache, cache_info, clear_cache, resolve_cache_dir, text_keys
 from fastmetrics.embed.encoder import get_encoder
 
@@ -200,6 +199,10 @@ def test_cache_info_clear_and_cli(tmp_path, capsys):
     assert main(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "model-A" in out and "model-B" in out
+    EmbeddingCache(tmp_path, "model-A", DIM).put(["c"], fake_vectors(["c"]))  # a second shard
+    assert main(["cache", "compact", "--cache-dir", str(tmp_path)]) == 0
+    info = {r["model_id"]: r for r in cache_info(tmp_path)}
+    assert info["model-A"]["entries"] == 3 and info["model-A"]["shards"] == 1
     assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
     assert cache_info(tmp_path) == [] and (tmp_path / "unrelated").exists()
     assert clear_cache(tmp_path) == 0

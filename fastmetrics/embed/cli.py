@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..errors import InputError
 
@@ -26,12 +25,14 @@ def _cmd_cache(args) -> int:
         print(f"total {total / 2**20:.1f} MiB")
         return 0
     if args.cache_action == "compact":
-        from .cache import EmbeddingCache
+        from pathlib import Path
 
         import numpy as np
 
+        from .cache import EmbeddingCache
+
         for r in cache_info(root):
-            vecs = sorted(__import__("pathlib").Path(r["folder"]).glob("*.vec.npy"))
+            vecs = sorted(Path(r["folder"]).glob("*.vec.npy"))
             if not vecs:
                 continue
             dim = int(np.load(vecs[0], mmap_mode="r").shape[1])

@@ -9,7 +9,6 @@ item scores go to ``alliance_items.parquet``. Definitions: METRICS.md section 5.
 """
 from __future__ import annotations
 
-import numpy as np
 
 from ..embed.options import CACHE_DIR, MODEL_DIR, as_bool
 from ..registry import Context, MetricFamily, MetricResult, Option
