@@ -261,3 +261,17 @@ def test_real_esconv_alliance(tmp_path):
     sims = np.array(t["emb_sim_prev"], dtype=float)
     assert np.nanmin(sims) > -1.0001 and np.nanmax(sims) < 1.0001
     assert np.isnan(sims[corpus.conv_offsets[:-1]]).all()
+
+
+def test_scores_do_not_depend_on_chunking_or_blocks():
+    emb, role, off, (wc, wt, _, _) = random_case(6)
+    whole = alliance_scores(emb, role, wc, wt)
+    cut = int(off[13])
+    parts = np.concatenate([alliance_scores(emb[:cut], role[:cut], wc, wt, block=50),
+                            alliance_scores(emb[cut:], role[cut:], wc, wt, block=7)])
+    np.testing.assert_allclose(parts, whole, rtol=0, atol=1e-6, equal_nan=True)
+    g_whole = alliance_gaps(whole, role, off)
+    g_a = alliance_gaps(whole[:cut], role[:cut], off[:14])
+    g_b = alliance_gaps(whole[cut:], role[cut:], off[13:] - cut)
+    for k in g_whole:
+        np.testing.assert_array_equal(np.concatenate([g_a[k], g_b[k]]), g_whole[k])

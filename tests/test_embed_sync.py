@@ -117,3 +117,33 @@ def test_bad_input():
         embedding_synchrony(emb.astype(np.int32), role, off)
     with pytest.raises(InputError):
         embedding_synchrony(emb, role, off, window=0)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(lens=st.lists(st.integers(0, 12), min_size=1, max_size=8), seed=st.integers(0, 2**32 - 1),
+       window=st.integers(1, 10), split=st.integers(0, 8))
+def test_properties_and_chunk_invariance(lens, seed, window, split):
+    rng = np.random.default_rng(seed)
+    off = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    n = int(off[-1])
+    emb = rng.standard_normal((n, 6)).astype(np.float32)
+    role = rng.integers(0, 3, n).astype(np.int8)
+    turns, convs = embedding_synchrony(emb, role, off, window=window)
+    sim = turns["emb_sim_prev"]
+    assert np.isnan(sim[off[:-1][np.diff(off) > 0]]).all()  # first turns have no predecessor
+    fin = np.isfinite(sim)
+    assert (np.abs(sim[fin]) <= 1 + 1e-6).all()
+    assert (fin == (np.arange(n) != np.repeat(off[:-1], np.diff(off)))).all()
+    # scoring two chunks of whole conversations separately gives the same columns
+    k = min(split, len(lens))
+    cut = int(off[k])
+    a = embedding_synchrony(emb[:cut], role[:cut], off[:k + 1], window=window)
+    b = embedding_synchrony(emb[cut:], role[cut:], off[k:] - cut, window=window)
+    for name in turns:
+        np.testing.assert_array_equal(np.concatenate([a[0][name], b[0][name]]), turns[name])
+    for name in convs:
+        np.testing.assert_array_equal(np.concatenate([a[1][name], b[1][name]]), convs[name])

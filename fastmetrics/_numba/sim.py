@@ -239,3 +239,19 @@ def alliance_gap_kernel(scores, role, conv_offsets, compass_compat, out_mean, ou
                 sgg += dg * dg
             out_slope[c, s] = sxy / sxx if sxx > 0.0 else np.nan
             out_sd[c, s] = np.sqrt(sgg / (m - 1))
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def segment_nanmean_kernel(x, conv_offsets, out):
+    """out[c] = mean of the finite x over conversation c's turns (NaN if none); summed in
+    order within the conversation, so a value never depends on other conversations."""
+    n_conv = conv_offsets.shape[0] - 1
+    for c in numba.prange(n_conv):
+        s = 0.0
+        m = 0
+        for t in range(conv_offsets[c], conv_offsets[c + 1]):
+            v = x[t]
+            if np.isfinite(v):
+                s += v
+                m += 1
+        out[c] = s / m if m > 0 else np.nan

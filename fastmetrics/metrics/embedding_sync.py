@@ -52,7 +52,8 @@ def embedding_synchrony(embeddings, role, conv_offsets, *, window: int = 8,
     >>> t["emb_sim_prev"].tolist()
     [nan, 1.0, 0.0]
     """
-    from .._numba.sim import adjacent_cosine_kernel, lagged_spearman_kernel, window_mean_kernel
+    from .._numba.sim import (adjacent_cosine_kernel, lagged_spearman_kernel, segment_nanmean_kernel,
+                              window_mean_kernel)
     from .._threads import threads
 
     emb = np.asarray(embeddings)
@@ -74,22 +75,17 @@ def embedding_synchrony(embeddings, role, conv_offsets, *, window: int = 8,
         adjacent_cosine_kernel(emb, off, sim)
         window_mean_kernel(sim, off, window, win)
         lagged_spearman_kernel(sim, role, off, np.int8(0), np.int8(1), np.array(LAGS, dtype=np.int64), lagged)
-    conv = {"emb_sim_prev_mean": _segment_nanmean(sim, off)}
     change = np.zeros(n, dtype=bool)
     change[1:] = role[1:] != role[:-1]
-    conv["emb_sim_change_mean"] = _segment_nanmean(np.where(change, sim, np.nan), off)
+    mean_all = np.empty(n_conv)
+    mean_change = np.empty(n_conv)
+    with threads(n_threads):
+        segment_nanmean_kernel(sim, off, mean_all)
+        segment_nanmean_kernel(np.where(change, sim, np.nan), off, mean_change)
+    conv = {"emb_sim_prev_mean": mean_all, "emb_sim_change_mean": mean_change}
     for j, name in enumerate(LAG_COLUMNS):
         conv[name] = lagged[:, j]
     return {"emb_sim_prev": sim, "emb_sim_window": win}, conv
-
-
-def _segment_nanmean(x: np.ndarray, off: np.ndarray) -> np.ndarray:
-    ok = np.isfinite(x)
-    cs = np.concatenate([[0.0], np.cumsum(np.where(ok, x, 0.0))])
-    cn = np.concatenate([[0], np.cumsum(ok)])
-    s, m = cs[off[1:]] - cs[off[:-1]], cn[off[1:]] - cn[off[:-1]]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(m > 0, s / np.maximum(m, 1), np.nan)
 
 
 def _compute(corpus, ctx: Context) -> MetricResult:
