@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fastmetrics import InputError
-from fastmetrics.embed.search import TurnIndex, nearest_turns
+from fastmetrics.embed.search import TurnIndex, nearest_turns, next_turn_of_role
 
 
 def unit(x):
@@ -114,3 +114,39 @@ def test_neighbors_cli(tmp_path, capsys):
     # the closest therapist turn to the "fired" disclosure is one about losing a job / money
     i = t["query_conversation_id"].index("c3")
     assert t["conversation_id"][i] in ("c1", "c3")
+
+
+def test_next_turn_of_role():
+    role = np.array([0, 0, 1, 0, 2, 1, 0, 0, 1, 0], np.int8)
+    off = np.array([0, 6, 9, 10])
+    turns = np.array([0, 1, 2, 3, 5, 6, 7, 8, 9, -1])
+    ref = []
+    for t in turns:  # plain loop reference
+        if t < 0:
+            ref.append(-1)
+            continue
+        end = off[np.searchsorted(off, t, side="right")]
+        later = [u for u in range(t + 1, end) if role[u] == 1]
+        ref.append(later[0] if later else -1)
+    assert next_turn_of_role(role, off, turns, "therapist").tolist() == ref
+    assert ref == [2, 2, 5, 5, -1, 8, 8, -1, -1, -1]
+
+
+def test_neighbors_cli_replies(tmp_path, capsys):
+    from fastmetrics.cli import main
+
+    csv = tmp_path / "chats.csv"
+    rows = [("c1", "client", "I lost my job and feel worthless."),
+            ("c1", "therapist", "Losing a job can shake how you see yourself."),
+            ("c2", "client", "My partner left me last month."),
+            ("c2", "therapist", "A breakup like that hurts a lot.")]
+    csv.write_text("conversation_id,speaker,text\n" + "".join(f'{a},{b},"{c}"\n' for a, b, c in rows))
+    target = tmp_path / "nn.csv"
+    assert main(["neighbors", str(csv), "--query", "I got fired", "--role", "client", "-k", "2",
+                 "--replies", "therapist", "-o", str(target), "--cache-dir", "none", "--threads", "1"]) == 0
+    import pyarrow.csv as pcsv
+
+    t = pcsv.read_csv(target).to_pydict()
+    by_conv = dict(zip(t["conversation_id"], t["reply_text"]))
+    assert by_conv == {"c1": rows[1][2], "c2": rows[3][2]}
+    assert t["conversation_id"][0] == "c1"  # the job-loss disclosure ranks first

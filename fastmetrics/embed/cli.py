@@ -93,6 +93,14 @@ def _cmd_neighbors(args) -> int:
         qc = corpus.conversation_id.take(pa.array(conv[qrows])).to_pylist()
         cols["query_conversation_id"] = [qc[i] for i in cols["query"]]
         cols["query_turn"] = pos[qrows][cols["query"]]
+    if args.replies:
+        from .search import next_turn_of_role
+
+        rep = next_turn_of_role(corpus.role, corpus.conv_offsets, np.where(ok, flat, -1), args.replies)
+        rok = rep >= 0
+        rtext = corpus.text.take(pa.array(np.where(rok, rep, 0))).to_pylist()
+        cols["reply_turn"] = np.where(rok, pos[np.where(rok, rep, 0)], -1)
+        cols["reply_text"] = [t if o else None for t, o in zip(rtext, rok)]
     table = pa.table(cols)
     if args.output:
         out = str(args.output)
@@ -117,6 +125,8 @@ def _cmd_neighbors(args) -> int:
                 continue
             print(f"  {cols['score'][r]:.3f}  {cols['conversation_id'][r]}#{cols['turn'][r]} "
                   f"[{cols['role'][r]}] {cols['text'][r]}")
+            if args.replies and cols["reply_text"][r] is not None:
+                print(f"         -> #{cols['reply_turn'][r]} [{args.replies}] {cols['reply_text'][r]}")
     return 0
 
 
@@ -137,7 +147,7 @@ def register_cli(subparsers) -> None:
                     "corpus by cosine of sentence embeddings, optionally only turns of one role "
                     "(e.g. how other supporters answered similar disclosures).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  fastmetrics neighbors ESConv.json --query \"I lost my job\" --role therapist\n"
+        epilog="examples:\n  fastmetrics neighbors ESConv.json --query \"I lost my job\" --role client --replies therapist\n"
                "  fastmetrics neighbors chats.csv --query-role client --role client -k 3 -o nn.parquet")
     pn.add_argument("input", help="corpus file (any format fastmetrics loads)")
     pn.add_argument("--format", default="auto")
@@ -147,6 +157,9 @@ def register_cli(subparsers) -> None:
                     help="only return turns of this role")
     pn.add_argument("--query-role", choices=("client", "therapist", "other"),
                     help="without --query: only turns of this role are queries")
+    pn.add_argument("--replies", choices=("client", "therapist", "other"),
+                    help="also show the next turn of this role after each neighbour (e.g. how "
+                         "supporters answered similar client disclosures)")
     pn.add_argument("-o", "--output", help="write a Parquet (or .csv) table instead of printing")
     pn.add_argument("--model-dir", default="", help="encoder directory (model.onnx + tokenizer.json)")
     pn.add_argument("--cache-dir", default=None, help="embedding cache folder ('none': no cache)")

@@ -182,3 +182,36 @@ def nearest_turns(embeddings, *, k: int = 5, queries=None, role=None, restrict_r
     if len(rows) and (rows.min() < 0 or rows.max() >= emb.shape[0]):
         raise InputError("query_rows out of range")
     return index.search(emb[rows], k, exclude=rows, n_threads=n_threads)
+
+
+def next_turn_of_role(role, conv_offsets, turns, reply_role) -> np.ndarray:
+    """For each turn index in ``turns``, the first later turn of ``reply_role`` in the same
+    conversation (e.g. the supporter's answer to a disclosure), -1 where there is none.
+
+    Parameters
+    ----------
+    role : numpy.ndarray of int8, shape (n_turns,)
+    conv_offsets : numpy.ndarray of int64, shape (n_conversations + 1,)
+    turns : numpy.ndarray of int64, any shape
+        Turn indices (-1 entries stay -1).
+    reply_role : str or int
+
+    Returns
+    -------
+    numpy.ndarray of int64, same shape as ``turns``
+    """
+    code = next(iter(_role_codes(reply_role)))
+    role = np.asarray(role)
+    off = np.asarray(conv_offsets, dtype=np.int64)
+    n = len(role)
+    # next_of[t] = first index >= t with the reply role, or n
+    idx = np.where(role == code, np.arange(n), n)
+    next_of = np.minimum.accumulate(idx[::-1])[::-1] if n else idx
+    turns = np.asarray(turns, dtype=np.int64)
+    out = np.full(turns.shape, -1, dtype=np.int64)
+    ok = turns >= 0
+    t = turns[ok]
+    cand = np.where(t + 1 < n, next_of[np.minimum(t + 1, max(n - 1, 0))], n)
+    end = off[np.searchsorted(off, t, side="right")]  # end of t's conversation
+    out[ok] = np.where(cand < end, cand, -1)
+    return out
