@@ -211,6 +211,9 @@ class Encoder:
         if n_threads is not None and n_threads > 0:
             so.intra_op_num_threads = n_threads
         so.log_severity_level = 3
+        # worker threads sleep instead of spinning between ops: measured about 30% faster with
+        # 2 threads on a shared 2-core machine, and it leaves the cores to Numba between batches
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if providers is None:
             avail = ort.get_available_providers()
             providers = (["CUDAExecutionProvider", "CPUExecutionProvider"]
