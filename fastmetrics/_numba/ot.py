@@ -107,10 +107,21 @@ def _adj_remove(adj, nadj, v, e):
 
 
 @numba.njit(cache=True, nogil=True)
-def emd_solve(a, b, C, plan):
+def make_workspace(nmax):
+    """Solver scratch for problems with n1 + n2 <= nmax: (ints (11, nmax), floats (4, nmax),
+    adjacency (nmax, nmax)). Allocated once per task, not per pair: allocations inside a
+    parallel loop serialise the threads."""
+    nmax = max(nmax, 2)
+    return (np.empty((11, nmax), dtype=np.int64), np.empty((4, nmax), dtype=np.float64),
+            np.empty((nmax, nmax), dtype=np.int64))
+
+
+@numba.njit(cache=True, nogil=True)
+def emd_solve(a, b, C, plan, iw, fw, adj):
     """Exact EMD of weights a[n1], b[n2] and cost C[n1, n2] (float64).
 
-    ``plan`` is a float64 (n1, n2) array to fill with the optimal plan, or a (0, 0) array.
+    ``plan`` is a float64 (n1, n2) array to fill with the optimal plan, or a (0, 0) array;
+    ``iw, fw, adj`` come from :func:`make_workspace` with nmax >= n1 + n2.
     Returns (cost, status).
     """
     n1 = a.shape[0]
@@ -129,22 +140,23 @@ def emd_solve(a, b, C, plan):
         return s, OK
     n = n1 + n2
     m = n - 1
-    br = np.empty(m, dtype=np.int64)
-    bc = np.empty(m, dtype=np.int64)
-    bx = np.empty(m, dtype=np.float64)
-    deg = np.empty(n, dtype=np.int64)
-    adj = np.empty((n, n), dtype=np.int64)
-    nadj = np.zeros(n, dtype=np.int64)
-    hi = np.empty(n1, dtype=np.int64)
-    parent = np.empty(n, dtype=np.int64)
-    pcell = np.empty(n, dtype=np.int64)
-    depth = np.empty(n, dtype=np.int64)
-    queue = np.empty(n, dtype=np.int64)
-    pot = np.empty(n, dtype=np.float64)
-    sup = np.empty(n1, dtype=np.float64)
-    dem = np.empty(n2, dtype=np.float64)
-    pi = np.empty(n, dtype=np.int64)
-    pj = np.empty(n, dtype=np.int64)
+    br = iw[0]
+    bc = iw[1]
+    deg = iw[2]
+    nadj = iw[3]
+    hi = iw[4]
+    parent = iw[5]
+    pcell = iw[6]
+    depth = iw[7]
+    queue = iw[8]
+    pi = iw[9]
+    pj = iw[10]
+    bx = fw[0]
+    pot = fw[1]
+    sup = fw[2]
+    dem = fw[3]
+    for v in range(n):
+        nadj[v] = 0
 
     cmax = 0.0
     for i in range(n1):
@@ -379,7 +391,8 @@ def emd_solve(a, b, C, plan):
 @numba.njit(cache=True, nogil=True)
 def emd_dense(a, b, C, plan):
     """Single dense problem (for :func:`fastmetrics.ot.emd`)."""
-    return emd_solve(a, b, C, plan)
+    iw, fw, adj = make_workspace(a.shape[0] + b.shape[0])
+    return emd_solve(a, b, C, plan, iw, fw, adj)
 
 
 # ------------------------------------------------------------------------------------------
@@ -478,6 +491,17 @@ def wmd_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start,
                 use_memo = True
                 memo = np.full(max(u * u, 1), -1.0)
         noplan = np.empty((0, 0), dtype=np.float64)
+        l1 = 0
+        l2 = 0
+        for p in range(task_pair_off[t], task_pair_off[t + 1]):
+            l1 = max(l1, bag_len[pair_a[p]])
+            l2 = max(l2, bag_len[pair_b[p]])
+        iw, fw, adj = make_workspace(l1 + l2)
+        cbuf = np.empty(max(l1 * l2, 1), dtype=np.float64)
+        rbuf_a = np.empty(max(l1, 1), dtype=bag_rows.dtype)
+        rbuf_b = np.empty(max(l2, 1), dtype=bag_rows.dtype)
+        wbuf_a = np.empty(max(l1, 1), dtype=np.float64)
+        wbuf_b = np.empty(max(l2, 1), dtype=np.float64)
         for p in range(task_pair_off[t], task_pair_off[t + 1]):
             ta = pair_a[p]
             tb = pair_b[p]
@@ -486,10 +510,20 @@ def wmd_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start,
             if n1 == 0 or n2 == 0:
                 out[p] = np.inf
                 continue
-            ra = bag_rows[bag_start[ta]:bag_start[ta] + n1]
-            rb = bag_rows[bag_start[tb]:bag_start[tb] + n2]
-            wa = bag_weights[bag_start[ta]:bag_start[ta] + n1]
-            wb = bag_weights[bag_start[tb]:bag_start[tb] + n2]
+            # copies into task-local buffers: views of shared arrays would make every thread
+            # update the same reference counts
+            sa = bag_start[ta]
+            sb = bag_start[tb]
+            for i in range(n1):
+                rbuf_a[i] = bag_rows[sa + i]
+                wbuf_a[i] = bag_weights[sa + i]
+            for j in range(n2):
+                rbuf_b[j] = bag_rows[sb + j]
+                wbuf_b[j] = bag_weights[sb + j]
+            ra = rbuf_a[:n1]
+            rb = rbuf_b[:n2]
+            wa = wbuf_a[:n1]
+            wb = wbuf_b[:n2]
             if mode == 2:
                 acc = 0.0
                 for d in range(dim):
@@ -503,7 +537,7 @@ def wmd_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start,
                     acc += z * z
                 out[p] = math.sqrt(acc)
                 continue
-            C = np.empty((n1, n2), dtype=np.float64)
+            C = cbuf[:n1 * n2].reshape((n1, n2))
             _fill_cost(ra, rb, table, ground_cost, use_memo, memo, u, loc, C)
             if mode == 1:
                 s1 = 0.0
@@ -522,7 +556,7 @@ def wmd_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start,
                     s2 += wb[j] * mn
                 out[p] = s1 if s1 > s2 else s2
                 continue
-            v, st = emd_solve(wa, wb, C, noplan)
+            v, st = emd_solve(wa, wb, C, noplan, iw, fw, adj)
             out[p] = v
             if st != OK:
                 status[t] = st
@@ -533,14 +567,23 @@ def wmd_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start,
 # Sinkhorn (log domain)
 # ------------------------------------------------------------------------------------------
 @numba.njit(cache=True, nogil=True)
-def sinkhorn_log(a, b, C, reg, max_iter, tol):
-    """Log-domain Sinkhorn for one problem; returns (<P, C>, iterations, converged)."""
+def sinkhorn_log(a, b, C, reg, max_iter, tol, sw):
+    """Log-domain Sinkhorn for one problem; returns (<P, C>, iterations, converged).
+
+    ``sw``: float64 scratch of shape (4, >= max(n1, n2)).
+    """
     n1 = a.shape[0]
     n2 = b.shape[0]
-    f = np.zeros(n1)
-    g = np.zeros(n2)
-    la = np.log(a)
-    lb = np.log(b)
+    f = sw[0, :n1]
+    g = sw[1, :n2]
+    la = sw[2, :n1]
+    lb = sw[3, :n2]
+    for i in range(n1):
+        f[i] = 0.0
+        la[i] = math.log(a[i])
+    for j in range(n2):
+        g[j] = 0.0
+        lb[j] = math.log(b[j])
     it = 0
     converged = False
     while it < max_iter:
@@ -605,6 +648,17 @@ def sinkhorn_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_s
             if u <= MEMO_MAX_U:
                 use_memo = True
                 memo = np.full(max(u * u, 1), -1.0)
+        l1 = 0
+        l2 = 0
+        for p in range(task_pair_off[t], task_pair_off[t + 1]):
+            l1 = max(l1, bag_len[pair_a[p]])
+            l2 = max(l2, bag_len[pair_b[p]])
+        sw = np.empty((4, max(l1, l2, 1)), dtype=np.float64)
+        cbuf = np.empty(max(l1 * l2, 1), dtype=np.float64)
+        rbuf_a = np.empty(max(l1, 1), dtype=bag_rows.dtype)
+        rbuf_b = np.empty(max(l2, 1), dtype=bag_rows.dtype)
+        wbuf_a = np.empty(max(l1, 1), dtype=np.float64)
+        wbuf_b = np.empty(max(l2, 1), dtype=np.float64)
         for p in range(task_pair_off[t], task_pair_off[t + 1]):
             ta = pair_a[p]
             tb = pair_b[p]
@@ -615,13 +669,23 @@ def sinkhorn_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_s
                 out_iter[p] = 0
                 out_conv[p] = True
                 continue
-            ra = bag_rows[bag_start[ta]:bag_start[ta] + n1]
-            rb = bag_rows[bag_start[tb]:bag_start[tb] + n2]
-            wa = bag_weights[bag_start[ta]:bag_start[ta] + n1]
-            wb = bag_weights[bag_start[tb]:bag_start[tb] + n2]
-            C = np.empty((n1, n2), dtype=np.float64)
+            # copies into task-local buffers: views of shared arrays would make every thread
+            # update the same reference counts
+            sa = bag_start[ta]
+            sb = bag_start[tb]
+            for i in range(n1):
+                rbuf_a[i] = bag_rows[sa + i]
+                wbuf_a[i] = bag_weights[sa + i]
+            for j in range(n2):
+                rbuf_b[j] = bag_rows[sb + j]
+                wbuf_b[j] = bag_weights[sb + j]
+            ra = rbuf_a[:n1]
+            rb = rbuf_b[:n2]
+            wa = wbuf_a[:n1]
+            wb = wbuf_b[:n2]
+            C = cbuf[:n1 * n2].reshape((n1, n2))
             _fill_cost(ra, rb, table, ground_cost, use_memo, memo, u, loc, C)
-            v, it, conv = sinkhorn_log(wa, wb, C, reg, max_iter, tol)
+            v, it, conv = sinkhorn_log(wa, wb, C, reg, max_iter, tol, sw)
             out[p] = v
             out_iter[p] = it
             out_conv[p] = conv
