@@ -111,3 +111,32 @@ def test_score_writes_wmd_and_nclid_columns(tmp_path):
     meta = pq.read_metadata(out / "turns.parquet").metadata or {}
     meta.update(pq.read_metadata(out / "conversations.parquet").metadata or {})
     assert any(b"glove-6b-50d" in v for v in meta.values())
+
+
+def test_cli_options_reach_the_families(tmp_path):
+    import pyarrow.parquet as pq
+
+    from fastmetrics.cli import main
+    from fastmetrics.vectors import load_vectors
+
+    try:
+        load_vectors()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"default vectors unavailable: {exc}")
+    src = tmp_path / "chats.csv"
+    src.write_text("conversation_id,speaker,text\n"
+                   "a,client,I feel sad and tired\n"
+                   "a,therapist,I am sorry you feel sad\n"
+                   "a,client,work has been hard\n"
+                   "a,therapist,what happened at work?\n", encoding="utf-8")
+    outs = {}
+    for name, extra in (("default", []), ("raw", ["--no-normalize-vectors", "--nclid-k", "1",
+                                                  "--nclid-denominator", "mean"])):
+        out = tmp_path / name
+        assert main(["score", str(src), "-o", str(out), "--metrics", "wmd,nclid", "-q", *extra]) == 0
+        outs[name] = (pq.read_table(out / "turns.parquet"), pq.read_table(out / "conversations.parquet"))
+    d_def = outs["default"][0].column("wmd_prev").to_pylist()
+    d_raw = outs["raw"][0].column("wmd_prev").to_pylist()
+    assert d_def[0] is None and d_raw[0] is None
+    assert all(x < y for x, y in zip(d_def[1:], d_raw[1:]))  # raw GloVe vectors are longer than unit
+    assert outs["default"][1].column("nclid")[0].as_py() != outs["raw"][1].column("nclid")[0].as_py()

@@ -35,7 +35,7 @@ VECTOR_OPTIONS = (
            ".bin / word2vec, fastText or GloVe text / .npy matrix with <stem>.vocab.txt"),
     Option("ground_cost", str, "euclidean", "WMD ground cost between word vectors",
            choices=("euclidean", "cosine")),
-    Option("normalize_vectors", _bool, True,
+    Option("normalize_vectors", bool, True,
            "L2-normalise word vectors before WMD (gensim 4 default)"),
 )
 
