@@ -1,11 +1,17 @@
 """Ingest benchmark: fastmetrics loaders vs pandas on the same 1M-turn files, same run.
 
-Workloads (each run in a fresh subprocess so that peak RSS is its own, interleaved A B A B):
+Workloads:
   parquet : fastmetrics.load(file.parquet)           vs pandas.read_parquet(file.parquet)
   jsonl   : fastmetrics.load(file.jsonl)             vs pandas.read_json(file.jsonl, lines=True)
   streamed: fastmetrics.iter_corpus(chunk_turns=250k) over each file (bounded memory)
 fastmetrics builds the full columnar corpus (grouping, ordering, role mapping, checks);
 pandas only parses the table, so the comparison favours pandas.
+
+Two measurements, reported apart (docs: BENCHMARKS.md rule 1):
+  steady state: one process, both sides warmed up once, then A B A B interleaved repeats;
+                the median ratio peer/ours is the headline figure;
+  cold start  : each tool in a fresh subprocess (imports included), interleaved; also gives
+                each tool's own peak RSS (VmHWM).
 
 Usage: python benchmarks/bench_ingest.py [--turns 1000000] [--repeats 5] [--threads 1]
 Writes benchmarks/results/ingest.json and prints a table.
@@ -59,6 +65,43 @@ def run(kind: str, path: Path, threads: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def steady_state(files: dict, repeats: int) -> dict:
+    """In-process timings after one warm-up of each side, interleaved."""
+    import time
+
+    import pandas as pd
+
+    import fastmetrics as fm
+    from fastmetrics.io import iter_corpus
+
+    def stream(p):
+        return sum(c.n_turns for c in iter_corpus(p, chunk_turns=250_000))
+
+    work = {
+        "parquet": (lambda: fm.load(files["parquet"]).n_turns, lambda: len(pd.read_parquet(files["parquet"])),
+                    lambda: stream(files["parquet"])),
+        "jsonl": (lambda: fm.load(files["jsonl"]).n_turns, lambda: len(pd.read_json(files["jsonl"], lines=True)),
+                  lambda: stream(files["jsonl"])),
+    }
+    out = {}
+    for name, (ours, peer, streamed) in work.items():
+        n = ours(), peer(), streamed()  # warm-up (imports, caches), values checked
+        if len(set(n)) != 1:
+            raise RuntimeError(f"{name}: row counts differ {n}")
+        times = {"ours": [], "peer": [], "ours_streamed": []}
+        for _ in range(repeats):
+            for key, fn in (("ours", ours), ("peer", peer), ("ours_streamed", streamed)):
+                t0 = time.perf_counter()
+                fn()
+                times[key].append(time.perf_counter() - t0)
+        ratios = [p / o for o, p in zip(times["ours"], times["peer"])]
+        med = {k: statistics.median(v) for k, v in times.items()}
+        out[name] = {"median_seconds": med, "turns_per_s": {k: n[0] / v for k, v in med.items()},
+                     "ratio_peer_over_ours_median": statistics.median(ratios),
+                     "ratio_spread": [min(ratios), max(ratios)]}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--turns", type=int, default=1_000_000)
@@ -74,6 +117,12 @@ def main():
         files = write(generate(a.turns, seed=0), Path(tmp) / "corpus")
         pairs = {"parquet": ("fm", "pd_parquet", files["parquet"]),
                  "jsonl": ("fm", "pd_json", files["jsonl"])}
+        os.environ.update(NUMBA_NUM_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads),
+                          OPENBLAS_NUM_THREADS=str(a.threads))
+        import pyarrow as pa
+
+        pa.set_cpu_count(a.threads)
+        steady = steady_state(files, a.repeats)
         results = {}
         for name, (ours, peer, path) in pairs.items():
             rows = {"ours": [], "peer": [], "ours_streamed": []}
@@ -95,9 +144,17 @@ def main():
     load1 = open("/proc/loadavg").read().split()[:3]
     report = {"turns": a.turns, "repeats": a.repeats, "threads": a.threads,
               "cpu": platform.processor() or platform.machine(), "loadavg_before": load0,
-              "loadavg_after": load1, "results": results}
+              "loadavg_after": load1, "steady_state": steady, "cold_start": results}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report, indent=2))
+    print("steady state (in-process, warmed up, interleaved; medians)")
+    print(f"{'workload':10s} {'ours s':>8s} {'peer s':>8s} {'stream s':>9s} {'ratio':>6s} {'spread':>12s} {'ours turns/s':>13s}")
+    for name, r in steady.items():
+        m = r["median_seconds"]
+        lo, hi = r["ratio_spread"]
+        print(f"{name:10s} {m['ours']:8.2f} {m['peer']:8.2f} {m['ours_streamed']:9.2f} "
+              f"{r['ratio_peer_over_ours_median']:6.2f} {lo:5.2f}-{hi:5.2f} {r['turns_per_s']['ours']:13,.0f}")
+    print("cold start (fresh process each, imports included) and peak RSS")
     print(f"{'workload':10s} {'ours s':>8s} {'peer s':>8s} {'stream s':>9s} {'ratio':>6s} "
           f"{'ours MB':>8s} {'peer MB':>8s} {'stream MB':>9s}")
     for name, r in results.items():

@@ -13,7 +13,7 @@ def test_ingest_benchmark_smoke(tmp_path, esconv_dir):
                         "--repeats", "1", "--threads", "1", "--out", str(out)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    res = json.loads(out.read_text())["results"]
+    res = json.loads(out.read_text())["cold_start"]
     assert res["parquet"]["turns"] >= 3000 and res["jsonl"]["turns"] == res["parquet"]["turns"]
 
 
