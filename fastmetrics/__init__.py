@@ -8,7 +8,7 @@ from .errors import (BackendUnavailableError, ConvergenceWarning, FastMetricsErr
 
 __all__ = [
     "__version__", "Corpus", "FastMetricsError", "InputError", "BackendUnavailableError",
-    "KernelError", "ConvergenceWarning", "load", "score", "show_config",
+    "KernelError", "ConvergenceWarning", "load", "score", "encode", "show_config",
 ]
 
 
@@ -25,5 +25,8 @@ def __getattr__(name):  # lazy public API: keep `import fastmetrics` light
         from .config import show_config
 
         return show_config
-    if name == "encode": from .embed.api import encode; return encode  # noqa: E701,E702
+    if name == "encode":
+        from .embed.api import encode
+
+        return encode
     raise AttributeError(f"module 'fastmetrics' has no attribute {name!r}")

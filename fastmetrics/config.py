@@ -33,9 +33,12 @@ def config() -> dict:
         cuda = bool(_cuda.is_available())
     except Exception:  # noqa: BLE001
         cuda = False
-    c_openmp = None
-    if _c.available:
-        c_openmp = True
+    try:
+        import onnxruntime
+
+        ort_providers = onnxruntime.get_available_providers()
+    except Exception:  # noqa: BLE001 - optional at this level
+        ort_providers = []
     return {
         "fastmetrics": __version__,
         "python": sys.version.split()[0],
@@ -45,6 +48,7 @@ def config() -> dict:
             "c": _c.available,
             "c_error": _c.load_error,
             "cuda": cuda,
+            "onnxruntime_providers": ort_providers,
         },
         "threads": {
             "cpus_available": available_cpus(),
@@ -53,7 +57,6 @@ def config() -> dict:
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
             "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS"),
         },
-        "c_openmp": c_openmp,
         "packages": versions,
     }
 
@@ -68,6 +71,8 @@ def show_config(file=None) -> None:
     print("  numba : yes", file=out)
     print(f"  c     : {'yes' if b['c'] else 'no (' + str(b['c_error']) + '); using numba'}", file=out)
     print(f"  cuda  : {'yes' if b['cuda'] else 'no GPU found'}", file=out)
+    print(f"  encoder (onnxruntime providers): {', '.join(b['onnxruntime_providers']) or 'onnxruntime missing'}",
+          file=out)
     print("threads:", file=out)
     for k, v in cfg["threads"].items():
         print(f"  {k}: {v}", file=out)
