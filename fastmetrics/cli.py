@@ -214,6 +214,11 @@ def main(argv=None) -> int:
     except MemoryError:
         print("fastmetrics: error: out of memory; use a smaller --chunk-turns", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("fastmetrics: interrupted; finished chunks are kept, rerun with --resume", file=sys.stderr)
         return 130
