@@ -70,6 +70,13 @@ def _dynamic_schedule():
         numba.set_parallel_chunksize(old)
 
 
+def _pool_size() -> int:
+    """Rows of per-thread scratch: one per Numba pool thread (thread ids are below this)."""
+    import numba
+
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
 def _use_c(backend: str) -> bool:
     _check_choice("backend", backend, BACKENDS)
     if backend == "c":
@@ -299,7 +306,7 @@ def bag_pairs(bags: Bags, pair_a, pair_b, *, conv_offsets=None, method: str = "e
 
         with threads(nt), _dynamic_schedule():
             status = wmd_pairs_kernel(lo, hi, toff, pa_, pb_, bags.start, bags.length, bags.rows,
-                                      bags.weights, table, g, m, res)
+                                      bags.weights, table, g, m, res, _pool_size())
     check_status(status, f"wmd_pairs(method={method!r})")
     out = np.empty_like(res)
     out[order] = res
@@ -572,7 +579,7 @@ def sinkhorn_pairs(docs, pair_a, pair_b, vectors=None, *, reg: float = 0.05, max
                 status = sinkhorn_pairs_kernel(lo, hi, toff, a[order], b[order], bags.start,
                                                bags.length, bags.rows, bags.weights, bags.table,
                                                GROUND_COSTS[ground_cost], float(reg), int(max_iter),
-                                               float(tol), res, it, conv)
+                                               float(tol), res, it, conv, _pool_size())
             check_status(status, "sinkhorn_pairs")
     out, out_it, out_conv = np.empty_like(res), np.empty_like(it), np.empty_like(conv)
     out[order], out_it[order], out_conv[order] = res, it, conv

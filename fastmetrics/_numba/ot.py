@@ -16,8 +16,10 @@ Algorithms
       (checked every iteration after the g update, where the column marginal is exact).
       The value reported is the transport cost <P, C> of the entropic plan, as POT's
       ``sinkhorn2`` returns.
-Parallel strategy: ``prange`` over tasks; each task allocates its own scratch, so every pair's
-value depends only on its inputs and results do not depend on the thread count.
+Parallel strategy: ``prange`` over tasks (largest first, chunk size 1); per-thread scratch
+(stamps, memo) allocated once before the loop and indexed by ``numba.get_thread_id()``, solver
+scratch once per task. Every pair's value depends only on its inputs, so results do not depend
+on the thread count.
 Memory: per task, a u*u memo (u = distinct words of the task, skipped when u > 2048) and
 O(n1 * n2 + (n1 + n2)^2) solver scratch per pair.
 Numerics: the simplex works in float64; costs are computed in the table dtype. No fastmath.
@@ -437,6 +439,25 @@ def _ground(table, r, s, ground_cost):
 
 
 @numba.njit(cache=True, nogil=True)
+def _pools(task_lo, task_hi, bag_len, n_rows, n_pool):
+    """Per-thread scratch allocated once, outside the parallel loop (allocating large blocks
+    inside it makes the threads wait on each other): stamps and local indices over the table
+    rows, and a memo of ub * ub costs where ub bounds every task's vocabulary size u that gets
+    a memo (u <= min(sum of the task's bag lengths, MEMO_MAX_U))."""
+    ub = 1
+    for t in range(task_lo.shape[0]):
+        if task_lo[t] >= 0:
+            tot = 0
+            for q in range(task_lo[t], task_hi[t]):
+                tot += bag_len[q]
+            ub = max(ub, min(tot, MEMO_MAX_U))
+    stamp_pool = np.full((n_pool, max(n_rows, 1)), -1, dtype=np.int64)
+    loc_pool = np.zeros((n_pool, max(n_rows, 1)), dtype=np.int64)
+    memo_pool = np.empty((n_pool, ub * ub), dtype=np.float64)
+    return stamp_pool, loc_pool, memo_pool
+
+
+@numba.njit(cache=True, nogil=True)
 def _task_vocab(lo, hi, t, bag_start, bag_len, bag_rows, stamp, loc):
     u = 0
     for q in range(lo, hi):
@@ -470,26 +491,28 @@ def _fill_cost(ra, rb, table, ground_cost, use_memo, memo, u, loc, C):
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def wmd_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start, bag_len,
-                     bag_rows, bag_weights, table, ground_cost, mode, out):
+                     bag_rows, bag_weights, table, ground_cost, mode, out, n_pool):
     """Exact WMD (mode 0), RWMD (1) or WCD (2) per pair; returns a status (0 ok, 4 max-iter)."""
     n_tasks = task_lo.shape[0]
     n_rows = table.shape[0]
     dim = table.shape[1]
     status = np.zeros(max(n_tasks, 1), dtype=np.int64)
+    stamp_pool, loc_pool, memo_pool = _pools(task_lo, task_hi, bag_len, n_rows, n_pool)
     for t in numba.prange(n_tasks):
         lo = task_lo[t]
         hi = task_hi[t]
+        tid = numba.get_thread_id()
+        stamp = stamp_pool[tid]
+        loc = loc_pool[tid]
+        memo = memo_pool[tid]
         u = 0
         use_memo = False
-        loc = np.empty(0, dtype=np.int64)
-        memo = np.empty(0, dtype=np.float64)
         if lo >= 0 and mode != 2:
-            stamp = np.full(max(n_rows, 1), -1, dtype=np.int64)
-            loc = np.empty(max(n_rows, 1), dtype=np.int64)
             u = _task_vocab(lo, hi, t, bag_start, bag_len, bag_rows, stamp, loc)
             if u <= MEMO_MAX_U:
                 use_memo = True
-                memo = np.full(max(u * u, 1), -1.0)
+                for q in range(u * u):
+                    memo[q] = -1.0
         noplan = np.empty((0, 0), dtype=np.float64)
         l1 = 0
         l2 = 0
@@ -629,25 +652,27 @@ def sinkhorn_log(a, b, C, reg, max_iter, tol, sw):
 @numba.njit(parallel=True, cache=True, nogil=True)
 def sinkhorn_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start, bag_len,
                           bag_rows, bag_weights, table, ground_cost, reg, max_iter, tol,
-                          out, out_iter, out_conv):
+                          out, out_iter, out_conv, n_pool):
     """Entropic OT cost per pair (ragged, no padding); returns 4 if any pair did not converge."""
     n_tasks = task_lo.shape[0]
     n_rows = table.shape[0]
     status = np.zeros(max(n_tasks, 1), dtype=np.int64)
+    stamp_pool, loc_pool, memo_pool = _pools(task_lo, task_hi, bag_len, n_rows, n_pool)
     for t in numba.prange(n_tasks):
         lo = task_lo[t]
         hi = task_hi[t]
+        tid = numba.get_thread_id()
+        stamp = stamp_pool[tid]
+        loc = loc_pool[tid]
+        memo = memo_pool[tid]
         u = 0
         use_memo = False
-        loc = np.empty(0, dtype=np.int64)
-        memo = np.empty(0, dtype=np.float64)
         if lo >= 0:
-            stamp = np.full(max(n_rows, 1), -1, dtype=np.int64)
-            loc = np.empty(max(n_rows, 1), dtype=np.int64)
             u = _task_vocab(lo, hi, t, bag_start, bag_len, bag_rows, stamp, loc)
             if u <= MEMO_MAX_U:
                 use_memo = True
-                memo = np.full(max(u * u, 1), -1.0)
+                for q in range(u * u):
+                    memo[q] = -1.0
         l1 = 0
         l2 = 0
         for p in range(task_pair_off[t], task_pair_off[t + 1]):
