@@ -22,7 +22,6 @@ RWMD); Cuturi, NeurIPS 2013 (Sinkhorn); Nasir et al., Interspeech 2019 (CLiD/nCL
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -55,19 +54,6 @@ def _check_dtype(dtype):
     if dt not in (np.float32, np.float64):
         raise InputError(f"dtype must be float32 or float64, got {dt}")
     return dt
-
-
-@contextlib.contextmanager
-def _dynamic_schedule():
-    """Numba ``prange`` hands out one task at a time (tasks come largest first); restored after."""
-    import numba
-
-    old = numba.get_parallel_chunksize()
-    numba.set_parallel_chunksize(1)
-    try:
-        yield
-    finally:
-        numba.set_parallel_chunksize(old)
 
 
 def _pool_size() -> int:
@@ -199,8 +185,10 @@ def _tasks(pair_a, pair_b, conv_offsets, n_turns, n_threads, bag_len=None):
     Returns (order, task_lo, task_hi, task_pair_offsets): ``order`` permutes the pairs into task
     order. Pairs whose turns lie in different conversations (or when no conversation structure
     is known) go to tasks without a shared memo (lo = hi = -1). With ``bag_len``, tasks are
-    ordered by decreasing estimated work (sum of n1 * n2), so that the dynamic (C) and
-    chunk-size-1 (Numba) schedules balance the threads. Values do not depend on the order.
+    sorted by decreasing estimated work (sum of n1 * n2) and dealt round-robin into
+    ``n_threads`` contiguous blocks, which balances both Numba's static split of a ``prange``
+    into one block per thread and the C kernel's dynamic schedule. Values do not depend on the
+    order.
     """
     n = len(pair_a)
     if conv_offsets is None:
@@ -233,6 +221,8 @@ def _tasks(pair_a, pair_b, conv_offsets, n_turns, n_threads, bag_len=None):
         work = bag_len[pair_a[order]].astype(np.int64) * bag_len[pair_b[order]] + 1
         cost = np.add.reduceat(work, offs_a[:-1])
         rank = np.argsort(-cost, kind="stable")
+        if n_threads > 1:  # deal largest-first round-robin into n_threads contiguous blocks
+            rank = np.concatenate([rank[k::n_threads] for k in range(n_threads)])
         sizes = np.diff(offs_a)[rank]
         starts = offs_a[:-1][rank]
         new_offs = np.zeros(len(rank) + 1, dtype=np.int64)
@@ -304,7 +294,7 @@ def bag_pairs(bags: Bags, pair_a, pair_b, *, conv_offsets=None, method: str = "e
     else:
         from ._numba.ot import wmd_pairs_kernel
 
-        with threads(nt), _dynamic_schedule():
+        with threads(nt):
             status = wmd_pairs_kernel(lo, hi, toff, pa_, pb_, bags.start, bags.length, bags.rows,
                                       bags.weights, table, g, m, res, _pool_size())
     check_status(status, f"wmd_pairs(method={method!r})")
@@ -575,7 +565,7 @@ def sinkhorn_pairs(docs, pair_a, pair_b, vectors=None, *, reg: float = 0.05, max
         else:
             from ._numba.ot import sinkhorn_pairs_kernel
 
-            with threads(nt), _dynamic_schedule():
+            with threads(nt):
                 status = sinkhorn_pairs_kernel(lo, hi, toff, a[order], b[order], bags.start,
                                                bags.length, bags.rows, bags.weights, bags.table,
                                                GROUND_COSTS[ground_cost], float(reg), int(max_iter),

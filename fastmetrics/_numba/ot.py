@@ -16,7 +16,8 @@ Algorithms
       (checked every iteration after the g update, where the column marginal is exact).
       The value reported is the transport cost <P, C> of the entropic plan, as POT's
       ``sinkhorn2`` returns.
-Parallel strategy: ``prange`` over tasks (largest first, chunk size 1); per-thread scratch
+Parallel strategy: ``prange`` over tasks (dealt by the caller so that Numba's static split
+gives each thread a similar amount of work); per-thread scratch
 (stamps, memo) allocated once before the loop and indexed by ``numba.get_thread_id()``, solver
 scratch once per task. Every pair's value depends only on its inputs, so results do not depend
 on the thread count.
