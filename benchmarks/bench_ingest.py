@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -110,6 +109,7 @@ def main():
     ap.add_argument("--out", type=Path, default=HERE / "results" / "ingest.json")
     a = ap.parse_args()
     sys.path.insert(0, str(HERE))
+    from _common import cpu_model
     from generate_corpus import generate, write
 
     load0 = open("/proc/loadavg").read().split()[:3]
@@ -143,7 +143,7 @@ def main():
             }
     load1 = open("/proc/loadavg").read().split()[:3]
     report = {"turns": a.turns, "repeats": a.repeats, "threads": a.threads,
-              "cpu": platform.processor() or platform.machine(), "loadavg_before": load0,
+              "cpu": cpu_model(), "loadavg_before": load0,
               "loadavg_after": load1, "steady_state": steady, "cold_start": results}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report, indent=2))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -34,6 +33,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_model, loadavg, med_ratio  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[0].parent / "shared" / "data" / "esconv"
@@ -43,21 +45,8 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 
-def loadavg() -> str:
-    try:
-        return Path("/proc/loadavg").read_text().split(" ")[0]
-    except OSError:
-        return "?"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def esconv_dialogs(limit: int | None = None):
@@ -69,10 +58,6 @@ def esconv_dialogs(limit: int | None = None):
     return out[:limit] if limit else out
 
 
-def med_ratio(peer: list[float], ours: list[float]) -> dict:
-    ratios = [p / o for p, o in zip(peer, ours)]
-    return {"median_ratio": statistics.median(ratios), "min_ratio": min(ratios), "max_ratio": max(ratios),
-            "ours_median_s": statistics.median(ours), "peer_median_s": statistics.median(peer)}
 
 
 # ----------------------------------------------------------------------------------- emotion
