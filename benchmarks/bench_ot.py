@@ -168,6 +168,8 @@ def main(argv=None) -> int:
                     help="adjacent pairs (seeded sample) in the Sinkhorn workload")
     ap.add_argument("--sinkhorn-max-iter", type=int, default=2000)
     ap.add_argument("--out", default=str(RESULTS / "ot"))
+    ap.add_argument("--only", default="wmd,sinkhorn,nclid,threads",
+                    help="comma-separated sections to run (wmd always runs: the others use its values)")
     args = ap.parse_args(argv)
     if not DATA.is_dir():
         print(f"ESConv not found at {DATA}; nothing to benchmark")
@@ -186,8 +188,8 @@ def main(argv=None) -> int:
 
     report: dict = {"machine": {"cpu": cpu_model(), "loadavg_before": loadavg(),
                                 "python": sys.version.split()[0], "platform": platform.platform()},
-                    "threads": {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
-                                                               "OPENBLAS_NUM_THREADS")}}
+                    "thread_env": {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
+                                                                  "OPENBLAS_NUM_THREADS")}}
     try:
         import threadpoolctl
 
@@ -305,147 +307,150 @@ def main(argv=None) -> int:
         }
         print("wmd_adjacent:", json.dumps(report["wmd_adjacent"]["ratio_vs_ours_kernel"]))
 
+    only = set(args.only.split(","))
     # ---------------------------------------------------------------- 2. Sinkhorn
     exact = vals["ours_kernel"]
-    fin = np.flatnonzero(np.isfinite(exact) & (exact > 0))
-    if len(fin) > args.sinkhorn_pairs:
-        fin = np.sort(np.random.default_rng(20261126).choice(fin, args.sinkhorn_pairs, replace=False))
-    sa, sb = a[fin], b[fin]
-    reg, tol = args.reg, 1e-6
-    maxit = args.sinkhorn_max_iter
+    reg, tol, maxit = args.reg, 1e-6, args.sinkhorn_max_iter
+    if "sinkhorn" in only:
+        fin = np.flatnonzero(np.isfinite(exact) & (exact > 0))
+        if len(fin) > args.sinkhorn_pairs:
+            fin = np.sort(np.random.default_rng(20261126).choice(fin, args.sinkhorn_pairs, replace=False))
+        sa, sb = a[fin], b[fin]
 
-    def ours_sink():
-        return fo.sinkhorn_pairs(None, sa, sb, bags=bags, conv_offsets=corpus.conv_offsets, reg=reg,
-                                 tol=tol, max_iter=maxit, n_threads=1)
+        def ours_sink():
+            return fo.sinkhorn_pairs(None, sa, sb, bags=bags, conv_offsets=corpus.conv_offsets, reg=reg,
+                                     tol=tol, max_iter=maxit, n_threads=1)
 
-    def pot_sink():
-        return np.array([ot.sinkhorn2(pre[q][0], pre[q][1], pre[q][2], reg, method="sinkhorn_log",
-                                      stopThr=tol, numItermax=maxit) for q in fin])
+        def pot_sink():
+            return np.array([ot.sinkhorn2(pre[q][0], pre[q][1], pre[q][2], reg, method="sinkhorn_log",
+                                          stopThr=tol, numItermax=maxit) for q in fin])
 
-    have_batch = hasattr(ot, "batch") and hasattr(getattr(ot, "batch", None), "solve_batch")
-    # padded batches of similar sizes for ot.batch: sort by (n1, n2), 256 problems per batch,
-    # zero-weight padding with zero cost (padded rows/columns carry no mass)
-    order = np.lexsort(([len(pre[q][1]) for q in fin], [len(pre[q][0]) for q in fin]))
-    batches = []
-    for s in range(0, len(order), 256):
-        idx = order[s:s + 256]
-        n1 = max(len(pre[fin[q]][0]) for q in idx)
-        n2 = max(len(pre[fin[q]][1]) for q in idx)
-        A = np.zeros((len(idx), n1))
-        B = np.zeros((len(idx), n2))
-        M = np.zeros((len(idx), n1, n2))
-        for r, q in enumerate(idx):
-            w1, w2, C = pre[fin[q]]
-            A[r, :len(w1)] = w1
-            B[r, :len(w2)] = w2
-            M[r, :len(w1), :len(w2)] = C
-        batches.append((idx, A, B, M))
+        have_batch = hasattr(ot, "batch") and hasattr(getattr(ot, "batch", None), "solve_batch")
+        # padded batches of similar sizes for ot.batch: sort by (n1, n2), 256 problems per batch,
+        # zero-weight padding with zero cost (padded rows/columns carry no mass)
+        order = np.lexsort(([len(pre[q][1]) for q in fin], [len(pre[q][0]) for q in fin]))
+        batches = []
+        for s in range(0, len(order), 256):
+            idx = order[s:s + 256]
+            n1 = max(len(pre[fin[q]][0]) for q in idx)
+            n2 = max(len(pre[fin[q]][1]) for q in idx)
+            A = np.zeros((len(idx), n1))
+            B = np.zeros((len(idx), n2))
+            M = np.zeros((len(idx), n1, n2))
+            for r, q in enumerate(idx):
+                w1, w2, C = pre[fin[q]]
+                A[r, :len(w1)] = w1
+                B[r, :len(w2)] = w2
+                M[r, :len(w1), :len(w2)] = C
+            batches.append((idx, A, B, M))
 
-    def batch_sink():
-        out = np.empty(len(fin))
-        for idx, A, B, M in batches:
-            res = ot.batch.solve_batch(M, reg=reg, a=A, b=B, max_iter=maxit, tol=tol, method="log_sinkhorn")
-            out[idx] = np.asarray(res.value_linear)
-        return out
+        def batch_sink():
+            out = np.empty(len(fin))
+            for idx, A, B, M in batches:
+                res = ot.batch.solve_batch(M, reg=reg, a=A, b=B, max_iter=maxit, tol=tol, method="log_sinkhorn")
+                out[idx] = np.asarray(res.value_linear)
+            return out
 
-    s_ours, s_it, s_conv = ours_sink()
-    s_pot = pot_sink()
-    sink = {"pairs": int(len(fin)), "reg": reg, "tol": tol, "max_iter": maxit,
-            "batching": "ot.batch: pairs sorted by (n1, n2), 256 per batch, zero-weight padding",
-            "ours_converged": int(s_conv.sum()), "ours_median_iterations": float(np.median(s_it)),
-            "median_rel_error_to_exact": {
-                "ours": float(np.median(np.abs(s_ours - exact[fin]) / exact[fin])),
-                "pot_sinkhorn2": float(np.median(np.abs(s_pot - exact[fin]) / exact[fin]))},
-            "ours_vs_pot_sinkhorn2_max_rel": rel_err(s_ours, s_pot)}
-    fns = {"ours": lambda: ours_sink(), "pot_sinkhorn2": pot_sink}
-    if have_batch:
-        s_batch = batch_sink()
-        sink["median_rel_error_to_exact"]["pot_batch"] = float(np.median(np.abs(s_batch - exact[fin]) / exact[fin]))
-        sink["ours_vs_pot_batch_max_rel"] = rel_err(s_ours, s_batch)
-        fns["pot_batch"] = batch_sink
-    else:
-        sink["pot_batch"] = f"skipped: POT {ot.__version__} has no ot.batch (needs >= 0.9.7)"
-    t = interleave(fns, args.repeats)
-    sink["median_s"] = {k: float(np.median(v)) for k, v in t.items()}
-    sink["pairs_per_s"] = {k: len(fin) / float(np.median(v)) for k, v in t.items()}
-    sink["ratio_vs_ours"] = {k: ratio_stats(t[k], t["ours"]) for k in t if k != "ours"}
-    report["sinkhorn"] = sink
-    print("sinkhorn:", json.dumps({k: sink[k] for k in ("median_rel_error_to_exact", "ratio_vs_ours")}))
+        s_ours, s_it, s_conv = ours_sink()
+        s_pot = pot_sink()
+        sink = {"pairs": int(len(fin)), "reg": reg, "tol": tol, "max_iter": maxit,
+                "batching": "ot.batch: pairs sorted by (n1, n2), 256 per batch, zero-weight padding",
+                "ours_converged": int(s_conv.sum()), "ours_median_iterations": float(np.median(s_it)),
+                "median_rel_error_to_exact": {
+                    "ours": float(np.median(np.abs(s_ours - exact[fin]) / exact[fin])),
+                    "pot_sinkhorn2": float(np.median(np.abs(s_pot - exact[fin]) / exact[fin]))},
+                "ours_vs_pot_sinkhorn2_max_rel": rel_err(s_ours, s_pot)}
+        fns = {"ours": lambda: ours_sink(), "pot_sinkhorn2": pot_sink}
+        if have_batch:
+            s_batch = batch_sink()
+            sink["median_rel_error_to_exact"]["pot_batch"] = float(np.median(np.abs(s_batch - exact[fin]) / exact[fin]))
+            sink["ours_vs_pot_batch_max_rel"] = rel_err(s_ours, s_batch)
+            fns["pot_batch"] = batch_sink
+        else:
+            sink["pot_batch"] = f"skipped: POT {ot.__version__} has no ot.batch (needs >= 0.9.7)"
+        t = interleave(fns, args.repeats)
+        sink["median_s"] = {k: float(np.median(v)) for k, v in t.items()}
+        sink["pairs_per_s"] = {k: len(fin) / float(np.median(v)) for k, v in t.items()}
+        sink["ratio_vs_ours"] = {k: ratio_stats(t[k], t["ours"]) for k in t if k != "ours"}
+        report["sinkhorn"] = sink
+        print("sinkhorn:", json.dumps({k: sink[k] for k in ("median_rel_error_to_exact", "ratio_vs_ours")}))
 
     # ---------------------------------------------------------------- 3. nCLiD
-    lines = (DATA / "ESConv-valid.jsonl").read_text(encoding="utf-8").splitlines()[:corpus.n_conversations]
-    dialogs = [json.loads(x)["dialog"] for x in lines]
+    if "nclid" in only:
+        lines = (DATA / "ESConv-valid.jsonl").read_text(encoding="utf-8").splitlines()[:corpus.n_conversations]
+        dialogs = [json.loads(x)["dialog"] for x in lines]
 
-    def reference_nclid():
-        out = []
-        for d in dialogs:
-            pr = [re.findall(r"\w+", t["text"].lower()) for t in d]
-            sp = [t["speaker"] for t in d]
-            u1, n1 = published_direction(pr, sp, kv, "usr", "sys")
-            u2, n2 = published_direction(pr, sp, kv, "sys", "usr")
-            out.append((u1, n1, u2, n2, (n1 + n2) / 2))
-        return np.array(out)
+        def reference_nclid():
+            out = []
+            for d in dialogs:
+                pr = [re.findall(r"\w+", t["text"].lower()) for t in d]
+                sp = [t["speaker"] for t in d]
+                u1, n1 = published_direction(pr, sp, kv, "usr", "sys")
+                u2, n2 = published_direction(pr, sp, kv, "sys", "usr")
+                out.append((u1, n1, u2, n2, (n1 + n2) / 2))
+            return np.array(out)
 
-    def ours_nclid():
-        return fo.nclid(corpus, wv, backend=backend, n_threads=1)
+        def ours_nclid():
+            return fo.nclid(corpus, wv, backend=backend, n_threads=1)
 
-    ref = reference_nclid()
-    got = ours_nclid()
-    keys = ["uclid_client_therapist", "nclid_client_therapist", "uclid_therapist_client",
-            "nclid_therapist_client", "nclid"]
-    nclid_check = max(rel_err(got[k], ref[:, q]) for q, k in enumerate(keys))
-    nc = {"conversations": corpus.n_conversations, "max_rel_diff": nclid_check}
-    if nclid_check <= 1e-6:
-        t = interleave({"ours": ours_nclid, "reference_gensim": reference_nclid}, args.nclid_repeats)
-        nc["median_s"] = {k: float(np.median(v)) for k, v in t.items()}
-        nc["conversations_per_s"] = {k: corpus.n_conversations / float(np.median(v)) for k, v in t.items()}
-        nc["ratio"] = ratio_stats(t["reference_gensim"], t["ours"])
-        # end to end from text, 2 threads (the CLI's path): tokens and bags included
-        def ours_e2e():
-            c2 = corpus.select(np.arange(corpus.n_conversations))
-            return fo.nclid(c2, wv, backend=backend, n_threads=2)
-        t2 = interleave({"ours_e2e_2threads": ours_e2e}, args.nclid_repeats)
-        nc["ours_end_to_end_2_threads_s"] = float(np.median(t2["ours_e2e_2threads"]))
-        nc["ratio_end_to_end_2_threads"] = float(nc["median_s"]["reference_gensim"] / nc["ours_end_to_end_2_threads_s"])
-    else:
-        nc["error"] = "values disagree; no speed reported"
-    report["nclid"] = nc
-    print("nclid:", json.dumps(nc))
+        ref = reference_nclid()
+        got = ours_nclid()
+        keys = ["uclid_client_therapist", "nclid_client_therapist", "uclid_therapist_client",
+                "nclid_therapist_client", "nclid"]
+        nclid_check = max(rel_err(got[k], ref[:, q]) for q, k in enumerate(keys))
+        nc = {"conversations": corpus.n_conversations, "max_rel_diff": nclid_check}
+        if nclid_check <= 1e-6:
+            t = interleave({"ours": ours_nclid, "reference_gensim": reference_nclid}, args.nclid_repeats)
+            nc["median_s"] = {k: float(np.median(v)) for k, v in t.items()}
+            nc["conversations_per_s"] = {k: corpus.n_conversations / float(np.median(v)) for k, v in t.items()}
+            nc["ratio"] = ratio_stats(t["reference_gensim"], t["ours"])
+            # end to end from text, 2 threads (the CLI's path): tokens and bags included
+            def ours_e2e():
+                c2 = corpus.select(np.arange(corpus.n_conversations))
+                return fo.nclid(c2, wv, backend=backend, n_threads=2)
+            t2 = interleave({"ours_e2e_2threads": ours_e2e}, args.nclid_repeats)
+            nc["ours_end_to_end_2_threads_s"] = float(np.median(t2["ours_e2e_2threads"]))
+            nc["ratio_end_to_end_2_threads"] = float(nc["median_s"]["reference_gensim"] / nc["ours_end_to_end_2_threads_s"])
+        else:
+            nc["error"] = "values disagree; no speed reported"
+        report["nclid"] = nc
+        print("nclid:", json.dumps(nc))
 
     # ---------------------------------------------------------------- 4. threads
-    keep = np.ones(corpus.n_turns, dtype=bool)
-    pa_, pb_ = fo._conversation_pairs(corpus.conv_offsets, keep)
-    thr = {"pairs": int(len(pa_))}
-    fns = {}
-    for be in (["c"] if _c.available else []) + ["numba"]:
+    if "threads" in only:
+        keep = np.ones(corpus.n_turns, dtype=bool)
+        pa_, pb_ = fo._conversation_pairs(corpus.conv_offsets, keep)
+        thr = {"pairs": int(len(pa_))}
+        fns = {}
+        for be in (["c"] if _c.available else []) + ["numba"]:
+            for nt in (1, 2):
+                fns[f"wmd_{be}_{nt}"] = (lambda be=be, nt=nt: fo.bag_pairs(bags, pa_, pb_, conv_offsets=corpus.conv_offsets,
+                                                                           backend=be, n_threads=nt))
+        sub = slice(0, min(len(pa_), 20000))
         for nt in (1, 2):
-            fns[f"wmd_{be}_{nt}"] = (lambda be=be, nt=nt: fo.bag_pairs(bags, pa_, pb_, conv_offsets=corpus.conv_offsets,
-                                                                       backend=be, n_threads=nt))
-    sub = slice(0, min(len(pa_), 20000))
-    for nt in (1, 2):
-        fns[f"sinkhorn_{nt}"] = (lambda nt=nt: fo.sinkhorn_pairs(None, pa_[sub], pb_[sub], bags=bags,
-                                                                 conv_offsets=corpus.conv_offsets, reg=reg,
-                                                                 tol=tol, max_iter=maxit, n_threads=nt))
-    cpu = {k: [] for k in fns}
+            fns[f"sinkhorn_{nt}"] = (lambda nt=nt: fo.sinkhorn_pairs(None, pa_[sub], pb_[sub], bags=bags,
+                                                                     conv_offsets=corpus.conv_offsets, reg=reg,
+                                                                     tol=tol, max_iter=maxit, n_threads=nt))
+        cpu = {k: [] for k in fns}
 
-    def with_cpu(name, fn):
-        def run():
-            r0 = os.times()
-            t0 = time.perf_counter()
-            out = fn()
-            wall = time.perf_counter() - t0
-            r1 = os.times()
-            cpu[name].append(((r1.user - r0.user) + (r1.system - r0.system)) / wall)
-            return out
-        return run
+        def with_cpu(name, fn):
+            def run():
+                r0 = os.times()
+                t0 = time.perf_counter()
+                out = fn()
+                wall = time.perf_counter() - t0
+                r1 = os.times()
+                cpu[name].append(((r1.user - r0.user) + (r1.system - r0.system)) / wall)
+                return out
+            return run
 
-    t = interleave({k: with_cpu(k, f) for k, f in fns.items()}, args.repeats)
-    thr["median_s"] = {k: float(np.median(v)) for k, v in t.items()}
-    # cores actually obtained: process CPU time / wall time (2 threads on an idle 2-core box: ~2)
-    thr["cpu_time_per_wall"] = {k: float(np.median(v)) for k, v in cpu.items()}
-    thr["speedup_2_vs_1"] = {k[:-2]: ratio_stats(t[k[:-2] + "_1"], t[k]) for k in t if k.endswith("_2")}
-    report["threads"] = thr
-    print("threads:", json.dumps(thr["speedup_2_vs_1"]))
+        t = interleave({k: with_cpu(k, f) for k, f in fns.items()}, args.repeats)
+        thr["median_s"] = {k: float(np.median(v)) for k, v in t.items()}
+        # cores actually obtained: process CPU time / wall time (2 threads on an idle 2-core box: ~2)
+        thr["cpu_time_per_wall"] = {k: float(np.median(v)) for k, v in cpu.items()}
+        thr["speedup_2_vs_1"] = {k[:-2]: ratio_stats(t[k[:-2] + "_1"], t[k]) for k in t if k.endswith("_2")}
+        report["threads"] = thr
+        print("threads:", json.dumps(thr["speedup_2_vs_1"]))
 
     report["machine"]["loadavg_after"] = loadavg()
     report["peak_rss_mb"] = rss_mb()
@@ -463,7 +468,7 @@ def render(rep: dict) -> str:
 
     L = ["# OT benchmark results", "",
          f"CPU: {rep['machine']['cpu']}; load before/after: {rep['machine']['loadavg_before']} / "
-         f"{rep['machine']['loadavg_after']}; threads: {rep['threads']}; versions: {rep['versions']}", "",
+         f"{rep['machine']['loadavg_after']}; thread pins: {rep.get('thread_env')}; versions: {rep['versions']}", "",
          f"Corpus: {rep['corpus']}", "", f"Cold start (s): {rep['cold_start']}", ""]
     w = rep.get("wmd_adjacent", {})
     if "median_s" in w:
