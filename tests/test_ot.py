@@ -154,6 +154,7 @@ def test_wmd_float32_table_close_to_float64(backend, table, rng):
     assert close(d32, d64, rtol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::fastmetrics.errors.ConvergenceWarning")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_results_do_not_depend_on_thread_count(backend, table, rng):
     docs = random_docs(rng, 60)
@@ -368,6 +369,7 @@ def test_nclid_identical_utterances_give_zero(table):
     assert res["uclid_client_therapist"][0] == 0 and res["nclid_client_therapist"][0] == 0
 
 
+@pytest.mark.filterwarnings("ignore::fastmetrics.errors.ConvergenceWarning")
 def test_nclid_approximate_modes_have_their_own_names(table, rng):
     docs = random_docs(rng, 20)
     corpus = corpus_of(docs, [20])
