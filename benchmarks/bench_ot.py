@@ -44,31 +44,27 @@ import re  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "esconv"
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, RESULTS, ROOT, cpu_model  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests"))
+from reference_ot import nbow, published_direction  # noqa: E402  (peer-side references)
 
 
 def loadavg() -> str:
+    """All three load averages (this report records them as a list)."""
     try:
-        return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+        return str(Path("/proc/loadavg").read_text().split(" ", 3)[:3])
     except OSError:
         return "n/a"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+
+
 
 
 def rss_mb() -> float:
@@ -111,50 +107,6 @@ def rel_err(x, ref):
 # ------------------------------------------------------------------------------------------
 # peers
 # ------------------------------------------------------------------------------------------
-def nbow(tokens, index):
-    kept = [t for t in tokens if t in index]
-    if not kept:
-        return None, None
-    cnt = Counter(kept)
-    words = list(cnt)
-    return np.array([index[w] for w in words]), np.array([cnt[w] / len(kept) for w in words])
-
-
-def published_direction(prep, speakers, kv, anchor, coord, k=3):
-    """uCLiD / nCLiD of one direction as the published code computes them (gensim per pair)."""
-    A = [i for i, s in enumerate(speakers) if s == anchor]
-    B = [i for i, s in enumerate(speakers) if s == coord]
-    d_sum, n = 0.0, 0
-    for i in A:
-        later = [j for j in B if j > i][:k]
-        if not later:
-            continue
-        di = math.inf
-        for j in later:
-            w = kv.wmdistance(prep[i], prep[j])
-            if w < di:
-                di = w
-        if di == math.inf:
-            continue
-        d_sum += di
-        n += 1
-    uclid = d_sum / n if n else math.inf
-
-    def mean_pairs(pairs):
-        s, m = 0.0, 0
-        for i, j in pairs:
-            w = kv.wmdistance(prep[i], prep[j])
-            if w == math.inf:
-                continue
-            s += w
-            m += 1
-        return s / m if m else math.inf
-
-    alpha = (mean_pairs([(A[x], A[y]) for x in range(len(A)) for y in range(x + 1, len(A))])
-             + mean_pairs([(B[x], B[y]) for x in range(len(B)) for y in range(x + 1, len(B))])
-             + mean_pairs([(i, j) for i in A for j in B if j > i]))
-    nclid = uclid / alpha if alpha != math.inf and alpha != 0 else math.inf
-    return uclid, nclid
 
 
 def main(argv=None) -> int:

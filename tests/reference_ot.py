@@ -94,3 +94,45 @@ def nclid_reference(roles, dist, *, anchor, coord, k=3, denominator="sum"):
     if math.isinf(alpha) or alpha == 0:
         return uclid, math.inf
     return uclid, uclid / alpha
+
+
+def published_direction(prep, speakers, kv, anchor, coord, k=3):
+    """uCLiD / nCLiD of one direction as the published code computes them.
+
+    The public code (DSincerity/Eval-LLM-BehavAlign, ``linguistic_entrainment.py``) re-expressed
+    over plain lists: ``prep`` holds each utterance's tokens, ``kv`` is a gensim KeyedVectors and
+    every pair distance is one ``kv.wmdistance`` call. Shared by the tests and ``bench_ot.py``.
+    """
+    A = [i for i, s in enumerate(speakers) if s == anchor]
+    B = [i for i, s in enumerate(speakers) if s == coord]
+    d_sum, n = 0.0, 0
+    for i in A:
+        later = [j for j in B if j > i][:k]
+        if not later:
+            continue
+        di = math.inf
+        for j in later:
+            w = kv.wmdistance(prep[i], prep[j])
+            if w < di:
+                di = w
+        if di == math.inf:
+            continue
+        d_sum += di
+        n += 1
+    uclid = d_sum / n if n else math.inf
+
+    def mean_pairs(pairs):
+        s, m = 0.0, 0
+        for i, j in pairs:
+            w = kv.wmdistance(prep[i], prep[j])
+            if w == math.inf:
+                continue
+            s += w
+            m += 1
+        return s / m if m else math.inf
+
+    alpha = (mean_pairs([(A[x], A[y]) for x in range(len(A)) for y in range(x + 1, len(A))])
+             + mean_pairs([(B[x], B[y]) for x in range(len(B)) for y in range(x + 1, len(B))])
+             + mean_pairs([(i, j) for i in A for j in B if j > i]))
+    nclid = uclid / alpha if alpha != math.inf and alpha != 0 else math.inf
+    return uclid, nclid

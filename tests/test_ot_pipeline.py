@@ -11,47 +11,15 @@ import numpy as np
 import pytest
 
 from conftest import BACKENDS
+from reference_ot import published_direction
 
 gensim = pytest.importorskip("gensim", reason="gensim is the reference for wmdistance")
 
 
 def published_nclid(contents, speakers, kv, anchor, coord, k=3):
-    """uCLiD/nCLiD as the public code computes them (DSincerity/Eval-LLM-BehavAlign,
-    linguistic_entrainment.py), re-expressed over plain lists: gensim wmdistance per pair."""
+    """The published algorithm on raw utterances (tokenised as the public code does)."""
     prep = [re.findall(r"\w+", c.lower()) for c in contents]
-    A = [i for i, s in enumerate(speakers) if s == anchor]
-    B = [i for i, s in enumerate(speakers) if s == coord]
-    d_sum, n = 0.0, 0
-    for i in A:
-        later = [j for j in B if j > i][:k]
-        if not later:
-            continue
-        di = math.inf
-        for j in later:
-            w = kv.wmdistance(prep[i], prep[j])
-            if w < di:
-                di = w
-        if di == math.inf:
-            continue
-        d_sum += di
-        n += 1
-    uclid = d_sum / n if n else math.inf
-
-    def mean_pairs(pairs):
-        s, m = 0.0, 0
-        for i, j in pairs:
-            w = kv.wmdistance(prep[i], prep[j])
-            if w == math.inf:
-                continue
-            s += w
-            m += 1
-        return s / m if m else math.inf
-
-    alpha = (mean_pairs([(A[x], A[y]) for x in range(len(A)) for y in range(x + 1, len(A))])
-             + mean_pairs([(B[x], B[y]) for x in range(len(B)) for y in range(x + 1, len(B))])
-             + mean_pairs([(i, j) for i in A for j in B if j > i]))
-    nclid = uclid / alpha if alpha != math.inf and alpha != 0 else math.inf
-    return uclid, nclid
+    return published_direction(prep, speakers, kv, anchor, coord, k=k)
 
 
 @pytest.mark.realdata
