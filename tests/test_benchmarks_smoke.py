@@ -29,3 +29,20 @@ def test_generator_is_seeded(esconv_dir):
 
     c = fm.load(a)
     assert c.n_turns == a.num_rows and set(c.role.tolist()) == {0, 1}
+
+
+def _run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args],
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_ot_benchmark_smoke(esconv_dir):
+    r = _run_script("bench_ot.py", "--smoke")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "max_rel_diff" in r.stdout  # the value check ran before any timing was reported
+
+
+def test_alliance_benchmark_smoke():
+    r = _run_script("bench_embed_alliance.py", "--smoke")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '"values_match_numpy": true' in r.stdout
