@@ -112,7 +112,8 @@ class Corpus:
         0 client, 1 therapist, 2 other.
     speaker : pyarrow.Array of string, shape (n_turns,)
         The original speaker label.
-    text : pyarrow.Array of string, shape (n_turns,)
+    text : pyarrow.Array or ChunkedArray of string, shape (n_turns,)
+        Kept in the chunks it was read in (never copied by the loaders).
     turn_columns : dict of name -> pyarrow.Array, each of length n_turns
         Carried per-turn columns (ratings, strategies, timestamps, ...).
     conv_columns : dict of name -> pyarrow.Array, each of length n_conversations

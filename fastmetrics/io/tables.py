@@ -81,13 +81,15 @@ class TableSpec:
 
 
 def _to_np_bool(arr) -> np.ndarray:
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    return arr.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    return np.asarray(arr.to_numpy(zero_copy_only=False) if isinstance(arr, pa.Array)
+                      else arr.to_numpy(), dtype=bool)
 
 
-def _as_string(col: pa.Array) -> pa.Array:
+def _as_string(col: pa.Array, keep_chunks: bool = False) -> pa.Array:
+    """``col`` as an Arrow string array (chunks kept for ``keep_chunks``: no copy of the text)."""
     if isinstance(col, pa.ChunkedArray):
+        if keep_chunks and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            return col if pa.types.is_string(col.type) else col.cast(pa.string())
         col = col.combine_chunks()
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
@@ -174,7 +176,7 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
 
     conv = _as_string(table.column(cols["conversation"]))
     speaker = _as_string(table.column(cols["speaker"]))
-    text = _as_string(table.column(cols["text"]))
+    text = _as_string(table.column(cols["text"]), keep_chunks=True)  # the text is never copied
     order = (_order_values(table.column(cols["order"]), source, line_of, unit)
              if cols["order"] else None)
 
@@ -265,8 +267,8 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
 
     take = pa.array(perm)
 
-    def taken(col):
-        if isinstance(col, pa.ChunkedArray):
+    def taken(col, keep_chunks=False):
+        if isinstance(col, pa.ChunkedArray) and not keep_chunks:
             col = col.combine_chunks()
         return col if identity else col.take(take)
 
@@ -291,7 +293,7 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
     if cols["order"] is not None:
         turn_columns.setdefault("source_order", taken(table.column(cols["order"])))
     return Corpus(conversation_id=conv_names, conv_offsets=offsets, role=role, speaker=speaker_s,
-                  text=taken(text), turn_columns=turn_columns, conv_columns=conv_columns,
+                  text=taken(text, keep_chunks=True), turn_columns=turn_columns, conv_columns=conv_columns,
                   source=source, format=fmt)
 
 
