@@ -490,6 +490,15 @@ def _fill_cost(ra, rb, table, ground_cost, use_memo, memo, u, loc, C):
             C[i, j] = c
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _copy_bag(start, n, bag_rows, bag_weights, rbuf, wbuf):
+    """Copy one bag into task-local buffers: views of the shared arrays would make every
+    thread update the same reference counts."""
+    for i in range(n):
+        rbuf[i] = bag_rows[start + i]
+        wbuf[i] = bag_weights[start + i]
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def wmd_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start, bag_len,
                      bag_rows, bag_weights, table, ground_cost, mode, out, n_pool):
@@ -534,16 +543,8 @@ def wmd_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start,
             if n1 == 0 or n2 == 0:
                 out[p] = np.inf
                 continue
-            # copies into task-local buffers: views of shared arrays would make every thread
-            # update the same reference counts
-            sa = bag_start[ta]
-            sb = bag_start[tb]
-            for i in range(n1):
-                rbuf_a[i] = bag_rows[sa + i]
-                wbuf_a[i] = bag_weights[sa + i]
-            for j in range(n2):
-                rbuf_b[j] = bag_rows[sb + j]
-                wbuf_b[j] = bag_weights[sb + j]
+            _copy_bag(bag_start[ta], n1, bag_rows, bag_weights, rbuf_a, wbuf_a)
+            _copy_bag(bag_start[tb], n2, bag_rows, bag_weights, rbuf_b, wbuf_b)
             ra = rbuf_a[:n1]
             rb = rbuf_b[:n2]
             wa = wbuf_a[:n1]
@@ -695,16 +696,8 @@ def sinkhorn_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_s
                 out_iter[p] = 0
                 out_conv[p] = True
                 continue
-            # copies into task-local buffers: views of shared arrays would make every thread
-            # update the same reference counts
-            sa = bag_start[ta]
-            sb = bag_start[tb]
-            for i in range(n1):
-                rbuf_a[i] = bag_rows[sa + i]
-                wbuf_a[i] = bag_weights[sa + i]
-            for j in range(n2):
-                rbuf_b[j] = bag_rows[sb + j]
-                wbuf_b[j] = bag_weights[sb + j]
+            _copy_bag(bag_start[ta], n1, bag_rows, bag_weights, rbuf_a, wbuf_a)
+            _copy_bag(bag_start[tb], n2, bag_rows, bag_weights, rbuf_b, wbuf_b)
             ra = rbuf_a[:n1]
             rb = rbuf_b[:n2]
             wa = wbuf_a[:n1]
