@@ -223,3 +223,24 @@ def test_pipeline_chunk_size_invariance():
                                       parts.conversations.column(name).to_numpy(zero_copy_only=False))
     for name in ("lsm_prev", "rlsm_turn", "rlsm_window", "valence"):
         np.testing.assert_array_equal(whole.turns.column(name).to_numpy(), parts.turns.column(name).to_numpy())
+
+
+def test_family_treats_infinite_metric_values_as_missing():
+    # wmd_prev is +inf for a turn without in-vocabulary words: undefined, not a magnitude
+    import numpy as np
+    import pyarrow as pa
+
+    import fastmetrics as fm
+    from fastmetrics.registry import MetricFamily, MetricResult, register, _REGISTERED
+
+    vals = np.array([np.nan, 1.0, np.inf, 3.0, np.nan, 2.0])
+    register(MetricFamily(name="inf_series", description="", compute=lambda c, ctx: MetricResult(
+        turns={"x": vals[:c.n_turns]})))
+    try:
+        t = pa.table({"conversation_id": ["a"] * 3 + ["b"] * 3, "speaker": ["usr", "sys"] * 3,
+                      "text": ["w"] * 6})
+        res = fm.score(t, metrics=["inf_series", "trajectory"], trajectory=["x"])
+        means = res.conversations.column("x_mean").to_pylist()
+        assert means == [1.0, 2.5]
+    finally:
+        _REGISTERED.pop("inf_series", None)

@@ -47,6 +47,17 @@ OPTIONS = (
 
 
 def _as_float(name: str, col) -> np.ndarray:
+    """The series as float64 with NaN for missing values.
+
+    Infinite values count as missing here: in the metric columns they mark an undefined value
+    (``wmd_prev`` is +inf when a turn has no in-vocabulary word), not a magnitude.
+    """
+    v = _to_float(name, col)
+    inf = np.isinf(v)
+    return np.where(inf, np.nan, v) if inf.any() else v
+
+
+def _to_float(name: str, col) -> np.ndarray:
     from ..errors import InputError
 
     if isinstance(col, np.ndarray):
