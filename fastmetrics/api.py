@@ -256,7 +256,7 @@ def score(data, *, metrics: Sequence[str] | None = None, out_dir: str | Path | N
         "fastmetrics.n_turns": str(n_turns),
         "fastmetrics.n_skipped": str(len(problems.records)),
         "fastmetrics.seconds": f"{time.perf_counter() - t0:.3f}",
-        **{f"fastmetrics.{k}": v for k, v in run_meta.items()},
+        **{(k if k.startswith("fastmetrics.") else f"fastmetrics.{k}"): v for k, v in run_meta.items()},
     }
     files: dict[str, Path] = {}
     if writer is not None:
