@@ -42,7 +42,7 @@ def test_ot_benchmark_smoke(esconv_dir):
     assert "max_rel_diff" in r.stdout  # the value check ran before any timing was reported
 
 
-def test_alliance_benchmark_smoke():
+def test_alliance_benchmark_smoke(esconv_dir):  # conversation shapes come from ESConv
     r = _run_script("bench_embed_alliance.py", "--smoke")
     assert r.returncode == 0, r.stderr[-2000:]
     assert '"values_match_numpy": true' in r.stdout
