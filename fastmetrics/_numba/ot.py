@@ -499,6 +499,33 @@ def _copy_bag(start, n, bag_rows, bag_weights, rbuf, wbuf):
         wbuf[i] = bag_weights[start + i]
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _task_setup(t, lo, hi, want_memo, task_pair_off, pair_a, pair_b, bag_start, bag_len, bag_rows,
+                stamp, loc, memo):
+    """Per-task set-up shared by the pair kernels: the task's vocabulary and cleared cost memo
+    (when the task has a turn range, ``want_memo`` holds and the vocabulary is small enough),
+    the largest bag sizes of its pairs, and task-local cost / bag buffers sized for them."""
+    u = 0
+    use_memo = False
+    if lo >= 0 and want_memo:
+        u = _task_vocab(lo, hi, t, bag_start, bag_len, bag_rows, stamp, loc)
+        if u <= MEMO_MAX_U:
+            use_memo = True
+            for q in range(u * u):
+                memo[q] = -1.0
+    l1 = 0
+    l2 = 0
+    for p in range(task_pair_off[t], task_pair_off[t + 1]):
+        l1 = max(l1, bag_len[pair_a[p]])
+        l2 = max(l2, bag_len[pair_b[p]])
+    cbuf = np.empty(max(l1 * l2, 1), dtype=np.float64)
+    rbuf_a = np.empty(max(l1, 1), dtype=bag_rows.dtype)
+    rbuf_b = np.empty(max(l2, 1), dtype=bag_rows.dtype)
+    wbuf_a = np.empty(max(l1, 1), dtype=np.float64)
+    wbuf_b = np.empty(max(l2, 1), dtype=np.float64)
+    return u, use_memo, l1, l2, cbuf, rbuf_a, rbuf_b, wbuf_a, wbuf_b
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def wmd_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start, bag_len,
                      bag_rows, bag_weights, table, ground_cost, mode, out, n_pool):
@@ -512,29 +539,13 @@ def wmd_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_start,
         lo = task_lo[t]
         hi = task_hi[t]
         tid = numba.get_thread_id()
-        stamp = stamp_pool[tid]
         loc = loc_pool[tid]
         memo = memo_pool[tid]
-        u = 0
-        use_memo = False
-        if lo >= 0 and mode != 2:
-            u = _task_vocab(lo, hi, t, bag_start, bag_len, bag_rows, stamp, loc)
-            if u <= MEMO_MAX_U:
-                use_memo = True
-                for q in range(u * u):
-                    memo[q] = -1.0
+        u, use_memo, l1, l2, cbuf, rbuf_a, rbuf_b, wbuf_a, wbuf_b = _task_setup(
+            t, lo, hi, mode != 2, task_pair_off, pair_a, pair_b, bag_start, bag_len, bag_rows,
+            stamp_pool[tid], loc, memo)
         noplan = np.empty((0, 0), dtype=np.float64)
-        l1 = 0
-        l2 = 0
-        for p in range(task_pair_off[t], task_pair_off[t + 1]):
-            l1 = max(l1, bag_len[pair_a[p]])
-            l2 = max(l2, bag_len[pair_b[p]])
         iw, fw, adj = make_workspace(l1 + l2)
-        cbuf = np.empty(max(l1 * l2, 1), dtype=np.float64)
-        rbuf_a = np.empty(max(l1, 1), dtype=bag_rows.dtype)
-        rbuf_b = np.empty(max(l2, 1), dtype=bag_rows.dtype)
-        wbuf_a = np.empty(max(l1, 1), dtype=np.float64)
-        wbuf_b = np.empty(max(l2, 1), dtype=np.float64)
         for p in range(task_pair_off[t], task_pair_off[t + 1]):
             ta = pair_a[p]
             tb = pair_b[p]
@@ -664,28 +675,12 @@ def sinkhorn_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_s
         lo = task_lo[t]
         hi = task_hi[t]
         tid = numba.get_thread_id()
-        stamp = stamp_pool[tid]
         loc = loc_pool[tid]
         memo = memo_pool[tid]
-        u = 0
-        use_memo = False
-        if lo >= 0:
-            u = _task_vocab(lo, hi, t, bag_start, bag_len, bag_rows, stamp, loc)
-            if u <= MEMO_MAX_U:
-                use_memo = True
-                for q in range(u * u):
-                    memo[q] = -1.0
-        l1 = 0
-        l2 = 0
-        for p in range(task_pair_off[t], task_pair_off[t + 1]):
-            l1 = max(l1, bag_len[pair_a[p]])
-            l2 = max(l2, bag_len[pair_b[p]])
+        u, use_memo, l1, l2, cbuf, rbuf_a, rbuf_b, wbuf_a, wbuf_b = _task_setup(
+            t, lo, hi, True, task_pair_off, pair_a, pair_b, bag_start, bag_len, bag_rows,
+            stamp_pool[tid], loc, memo)
         sw = np.empty((4, max(l1, l2, 1)), dtype=np.float64)
-        cbuf = np.empty(max(l1 * l2, 1), dtype=np.float64)
-        rbuf_a = np.empty(max(l1, 1), dtype=bag_rows.dtype)
-        rbuf_b = np.empty(max(l2, 1), dtype=bag_rows.dtype)
-        wbuf_a = np.empty(max(l1, 1), dtype=np.float64)
-        wbuf_b = np.empty(max(l2, 1), dtype=np.float64)
         for p in range(task_pair_off[t], task_pair_off[t + 1]):
             ta = pair_a[p]
             tb = pair_b[p]
