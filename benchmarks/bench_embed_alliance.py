@@ -35,13 +35,14 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))
+from _common import RESULTS, loadavg  # noqa: E402
+
 D = 384
 
 
 def structure(n_turns: int, seed: int = 0):
     """conv_offsets (int64) and role (int8) of about n_turns turns with ESConv's statistics."""
-    sys.path.insert(0, str(HERE))
     from generate_corpus import esconv_stats
 
     st = esconv_stats()
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
         return 0
     if args.smoke:
         args.turns, args.repeats = 5000, 1
-    load_before = Path("/proc/loadavg").read_text().split()[0]
+    load_before = loadavg()
     with tempfile.TemporaryDirectory(prefix="fm-alliance-bench-", dir=os.environ.get("BENCH_TMP")) as d:
         w = Path(d)
         t = time.perf_counter()
@@ -164,7 +165,7 @@ def main(argv=None) -> int:
             row = json.loads(p.stdout.strip().splitlines()[-1])
             runs.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "times_s"}))
-    res = {"loadavg_before": load_before, "loadavg_after": Path("/proc/loadavg").read_text().split()[0],
+    res = {"loadavg_before": load_before, "loadavg_after": loadavg(),
            "runs": runs}
     if not args.smoke:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
