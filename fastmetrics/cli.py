@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import textwrap
 
 from .errors import FastMetricsError, InputError
 

@@ -61,13 +61,14 @@ def parse_role_map(spec: str | Mapping[str, str] | None) -> dict[str, str]:
 
 def map_roles(speaker: pa.Array, role_map: Mapping[str, str]) -> np.ndarray:
     """int8 role codes for an Arrow array of speaker labels (unknown labels -> ``other``)."""
-    import pyarrow.compute as pc
-
     if isinstance(speaker, pa.ChunkedArray):
         speaker = speaker.combine_chunks()
-    speaker = speaker.cast(pa.string()) if speaker.type != pa.string() else speaker
-    enc = speaker if pa.types.is_dictionary(speaker.type) else speaker.dictionary_encode()
-    return roles_from_codes(enc.dictionary, enc.indices.to_numpy(zero_copy_only=False), role_map)
+    if pa.types.is_dictionary(speaker.type):  # already encoded: look the labels up as they are
+        enc = speaker
+    else:
+        enc = (speaker if speaker.type == pa.string() else speaker.cast(pa.string())).dictionary_encode()
+    return roles_from_codes(enc.dictionary.cast(pa.string()), enc.indices.to_numpy(zero_copy_only=False),
+                            role_map)
 
 
 def roles_from_codes(labels: pa.Array, codes: np.ndarray, role_map: Mapping[str, str]) -> np.ndarray:
@@ -243,13 +244,12 @@ class Corpus:
             arrs = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrs]
             return pa.concat_arrays(arrs)
 
-        def cat_cols(dicts):
+        def cat_cols(dicts, lens):
             names = list(dict.fromkeys(k for d in dicts for k in d))
             out = {}
             for k in names:
                 cols = [d.get(k) for d in dicts]
                 typ = next(c.type for c in cols if c is not None)
-                lens = [len(p.role) if dicts is turn_dicts else p.n_conversations for p in parts]
                 cols = [c if c is not None else pa.nulls(n, typ) for c, n in zip(cols, lens)]
                 try:
                     out[k] = cat(cols)
@@ -257,16 +257,14 @@ class Corpus:
                     out[k] = cat([c.cast(pa.string()) for c in cols])
             return out
 
-        turn_dicts = [p.turn_columns for p in parts]
-        conv_dicts = [p.conv_columns for p in parts]
         return Corpus(
             conversation_id=cat([p.conversation_id for p in parts]),
             conv_offsets=np.concatenate(offs).astype(np.int64),
             role=np.concatenate([p.role for p in parts]),
             speaker=cat([p.speaker for p in parts]),
             text=cat([p.text for p in parts]),
-            turn_columns=cat_cols(turn_dicts),
-            conv_columns=cat_cols(conv_dicts),
+            turn_columns=cat_cols([p.turn_columns for p in parts], [p.n_turns for p in parts]),
+            conv_columns=cat_cols([p.conv_columns for p in parts], [p.n_conversations for p in parts]),
             source=parts[0].source,
             format=parts[0].format,
             skipped=[s for p in parts for s in p.skipped],
