@@ -375,7 +375,7 @@ def main(argv=None) -> int:
     # ---------------------------------------------------------------- 4. threads
     if "threads" in only:
         keep = np.ones(corpus.n_turns, dtype=bool)
-        pa_, pb_ = fo._conversation_pairs(corpus.conv_offsets, keep)
+        pa_, pb_ = fo.conversation_pairs(corpus.conv_offsets, keep)
         thr = {"pairs": int(len(pa_))}
         fns = {}
         for be in (["c"] if _c.available else []) + ["numba"]:

@@ -267,9 +267,9 @@ with tempfile.TemporaryDirectory() as d:
     t = time.perf_counter()
     res = fm.score(path, metrics=METRICS, trajectory=SERIES, out_dir=d, n_threads=threads)
     wall = time.perf_counter() - t
+    n_conv_cols = len(res.conversations.column_names)  # read from the output folder, while it exists
 out = {"cold_start_s": cold, "seconds": wall, "turns": int(res.metadata["fastmetrics.n_turns"]),
-       "conversation_columns": len(res.conversations.column_names),
-       "peak_rss_mb": peak_mb()}
+       "conversation_columns": n_conv_cols, "peak_rss_mb": peak_mb()}
 if breakdown:
     import numpy as np
     from fastmetrics.emotion import valence

@@ -1,18 +1,24 @@
-"""Kernel status codes shared by the C kernels (kernels/fastmetrics.h) and the Numba twins."""
+"""Kernel status codes shared by the C kernels and the Numba twins, mapped to exceptions here.
+
+The codes come from the C header (kernels/fastmetrics.h) through the generated
+:mod:`fastmetrics._constants`."""
 from __future__ import annotations
 
 import enum
 import warnings
 
+from . import _constants as K
 from .errors import ConvergenceWarning, InputError, KernelError
+
+__all__ = ["KernelStatus", "check_status"]
 
 
 class KernelStatus(enum.IntEnum):
-    OK = 0
-    ERR_INPUT = 1
-    ERR_NOMEM = 2
-    ERR_INFEASIBLE = 3
-    MAX_ITER = 4
+    OK = K.FM_OK
+    ERR_INPUT = K.FM_ERR_INPUT
+    ERR_NOMEM = K.FM_ERR_NOMEM
+    ERR_INFEASIBLE = K.FM_ERR_INFEASIBLE
+    MAX_ITER = K.FM_MAX_ITER
 
 
 def check_status(status: int, what: str) -> None:

@@ -1,33 +1,38 @@
 """The public Python API: ``load`` a corpus and ``score`` it with metric families.
 
-``score`` mirrors ``fastmetrics score``: it reads the input in chunks of whole conversations,
-runs the requested metric families on each chunk, writes ``turns.parquet`` and
-``conversations.parquet`` (plus any extra tables) when ``out_dir`` is given, and returns the
-tables as Arrow tables (zero-copy to pandas with ``.to_pandas()`` and to polars with
-``polars.from_arrow``).
+``score`` mirrors ``fastmetrics score``: both validate their arguments here, once (families,
+options, backend, threads, chunking), then hand the run to an engine
+(:mod:`fastmetrics.engine`). With ``out_dir`` the outputs are written as one set
+(``turns.parquet``, ``conversations.parquet``, extra tables, ``manifest.json``); the returned
+tables are then read from those files when first accessed, so a large run is never held in
+memory. Without ``out_dir`` the tables are returned as Arrow tables (zero-copy to pandas with
+``.to_pandas()`` and to polars with ``polars.from_arrow``).
 """
 from __future__ import annotations
 
 import json
-import time
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import pyarrow as pa
 
-from . import registry
-from ._threads import resolve_threads, threads
+from . import backends, registry
+from ._threads import resolve_threads
 from ._version import __version__
-from .corpus import CLIENT, ROLE_NAMES, THERAPIST, Corpus
+from .corpus import Corpus
+from .engine.local import LocalRun, run_local
+from .engine.plan import Plan, warn_renamed
 from .errors import InputError
 from .io import TableSpec, iter_corpus, load
 from .io.problems import Problems
+from .options import Boolean, Integer
+from .progress import Progress
 
-__all__ = ["load", "score", "ScoreResult", "DEFAULT_METRICS", "demo_path"]
+__all__ = ["load", "score", "ScoreResult", "DEFAULT_METRICS", "DEFAULT_CHUNK_TURNS", "demo_path"]
 
-#: Families computed when ``metrics`` is not given.
+#: Families computed when ``metrics`` is not given (``basic`` is always included).
 DEFAULT_METRICS = ("basic",)
 #: Turns per chunk when reading a file in chunks.
 DEFAULT_CHUNK_TURNS = 250_000
@@ -35,121 +40,147 @@ DEFAULT_CHUNK_TURNS = 250_000
 
 def demo_path() -> Path:
     """Path of the demo corpus shipped inside the package (counselling-style, written for it)."""
-    return Path(__file__).resolve().parent / "data" / "demo" / "demo_corpus.jsonl"
+    from .config import DATA_DIR
+
+    return DATA_DIR / "demo" / "demo_corpus.jsonl"
+
+
+class ScoreResult:
+    """What :func:`score` returns.
+
+    Attributes
+    ----------
+    turns, conversations : pyarrow.Table
+        With an output folder, read from the written files on first access (never held in
+        memory otherwise).
+    tables : dict of str -> pyarrow.Table
+        Extra tables (e.g. ``alliance_items``), likewise.
+    skipped : list of dict
+        Rows and conversations dropped under ``on_error="skip"``.
+    files : dict of str -> Path
+        Where the outputs went (empty without an output folder).
+    metadata : dict of str -> str
+        The run's metadata (also in every output file).
+    """
+
+    def __init__(self, *, metadata: dict[str, str], skipped: list[dict], files: dict[str, Path],
+                 tables: dict[str, pa.Table] | None = None):
+        self.metadata = metadata
+        self.skipped = skipped
+        self.files = files
+        self._tables = dict(tables or {})
+
+    def _table(self, stem: str) -> pa.Table:
+        if stem not in self._tables:
+            import pyarrow.parquet as pq
+
+            self._tables[stem] = pq.read_table(self.files[stem])
+        return self._tables[stem]
+
+    @property
+    def turns(self) -> pa.Table:
+        return self._table("turns")
+
+    @property
+    def conversations(self) -> pa.Table:
+        return self._table("conversations")
+
+    @property
+    def tables(self) -> dict[str, pa.Table]:
+        stems = [s for s in self.files if s not in ("turns", "conversations", "skipped")
+                 and str(self.files[s]).endswith(".parquet")]
+        stems += [s for s in self._tables if s not in ("turns", "conversations") and s not in stems]
+        return {s: self._table(s) for s in stems}
+
+    def __repr__(self) -> str:
+        return (f"ScoreResult({self.metadata.get('fastmetrics.n_conversations')} conversations, "
+                f"{self.metadata.get('fastmetrics.n_turns')} turns, files={sorted(self.files)})")
 
 
 @dataclass
-class ScoreResult:
-    """What :func:`score` returns: Arrow tables plus what was skipped and where files went."""
+class _Source:
+    """The input of a run: chunks to score, what to record about it, what is known of its size."""
 
-    turns: pa.Table
-    conversations: pa.Table
-    tables: dict[str, pa.Table] = field(default_factory=dict)
-    skipped: list[dict] = field(default_factory=list)
-    files: dict[str, Path] = field(default_factory=dict)
-    metadata: dict[str, str] = field(default_factory=dict)
+    chunks: Any
+    names: list[str]
+    files: list[str] = field(default_factory=list)
+    total_turns: int | None = None
 
 
-def _as_arrow(values: Any) -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-        return values.combine_chunks()
-    if isinstance(values, pa.Array):
-        return values
-    arr = np.asarray(values)
-    if arr.dtype.kind == "f":
-        return pa.array(arr, from_pandas=False)
-    return pa.array(arr)
+def _source(data, *, format: str, spec: TableSpec, problems: Problems,
+            chunk_turns: int | None) -> _Source:
+    if isinstance(data, Corpus):
+        chunks = data.chunks(chunk_turns) if chunk_turns else iter([data])
+        return _Source(chunks, [data.source], total_turns=data.n_turns)
+    is_path = isinstance(data, (str, os.PathLike)) or (
+        isinstance(data, (list, tuple)) and data and all(isinstance(d, (str, os.PathLike)) for d in data))
+    ct = chunk_turns if chunk_turns is not None else (DEFAULT_CHUNK_TURNS if is_path else None)
+    if ct is not None and ct <= 0:
+        ct = None
+    chunks = iter_corpus(data, format=format, spec=spec, problems=problems, chunk_turns=ct)
+    if not is_path:
+        n = getattr(data, "num_rows", None)
+        if n is None:
+            try:
+                n = len(data)
+            except TypeError:
+                n = None
+        return _Source(chunks, ["<table>"], total_turns=n)
+    paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    names = [str(p) for p in paths]
+    return _Source(chunks, names, files=names, total_turns=_parquet_rows(paths, format))
 
 
-def _base_tables(corpus: Corpus, keep_text: bool) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
-    ci = corpus.conv_index
-    role_dict = pa.DictionaryArray.from_arrays(pa.array(corpus.role, pa.int8()), pa.array(ROLE_NAMES))
-    turns = {
-        "conversation_id": corpus.conversation_id.take(pa.array(ci)),
-        "turn": pa.array(corpus.position, pa.int32()),
-        "role": role_dict.dictionary_decode(),
-        "speaker": corpus.speaker,
-    }
-    if keep_text:
-        turns["text"] = corpus.text
-    lens = np.diff(corpus.conv_offsets)
-    n_client = np.bincount(ci[corpus.role == CLIENT], minlength=corpus.n_conversations)
-    n_ther = np.bincount(ci[corpus.role == THERAPIST], minlength=corpus.n_conversations)
-    convs = {
-        "conversation_id": corpus.conversation_id,
-        "n_turns": pa.array(lens.astype(np.int32)),
-        "n_client_turns": pa.array(n_client.astype(np.int32)),
-        "n_therapist_turns": pa.array(n_ther.astype(np.int32)),
-    }
-    return turns, convs
+def _parquet_rows(paths, format: str) -> int | None:
+    """Total rows when every input is a Parquet file (from the footers; nothing else is read)."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for p in paths:
+        p = Path(p)
+        if not (format == "parquet" or (format == "auto" and p.suffix.lower() in (".parquet", ".pq"))):
+            return None
+        try:
+            total += pq.read_metadata(p).num_rows
+        except (OSError, pa.ArrowInvalid):
+            return None
+    return total
 
 
-def _check_options(families: list, options: dict[str, Any]) -> dict[str, Any]:
-    known: dict[str, registry.Option] = {}
-    for fam in families:
-        for opt in fam.options:
-            known.setdefault(opt.name, opt)
-    all_known = registry.all_options()
-    out = {}
-    for name, value in options.items():
-        if name not in all_known:
-            raise InputError(f"unknown option {name!r}; options of the known metric families: "
-                             f"{', '.join(sorted(all_known)) or 'none'}")
-        opt = all_known[name]
-        if opt.choices is not None and value is not None and value not in opt.choices:
-            raise InputError(f"option {name}={value!r}: expected one of {opt.choices}")
-        out[name] = value
-    for name, opt in known.items():
-        out.setdefault(name, opt.default)
-    return out
+def _check_flags(out_dir, **flags) -> None:
+    for name, value in flags.items():
+        Boolean().coerce(value, name)
+    if out_dir is None:
+        for name in ("resume", "restart", "csv"):
+            if flags.get(name):
+                raise InputError(f"{name}=True needs an output folder (out_dir / -o)")
+    if flags.get("resume") and flags.get("restart"):
+        raise InputError("resume and restart exclude each other")
 
 
-def score_corpus(corpus: Corpus, families: list, ctx: registry.Context, keep_text: bool = True
-                 ) -> tuple[pa.Table, pa.Table, dict[str, pa.Table], dict[str, str]]:
-    """Score one chunk: base columns, carried columns, then every family in order."""
-    turns, convs = _base_tables(corpus, keep_text)
-    for name, col in corpus.turn_columns.items():
-        turns.setdefault(name, col)
-    for name, col in corpus.conv_columns.items():
-        convs.setdefault(name, col)
-    ctx.columns = dict(corpus.turn_columns)
-    ctx.conv_columns = dict(corpus.conv_columns)
-    extra: dict[str, pa.Table] = {}
-    meta: dict[str, str] = {}
-    for fam in families:
-        res = fam.compute(corpus, ctx)
-        for name, values in res.turns.items():
-            arr = _as_arrow(registry.as_numpy_or_arrow(values, corpus.n_turns, f"{fam.name}.{name}"))
-            turns[name] = arr
-            ctx.columns[name] = values
-        for name, values in res.conversations.items():
-            arr = _as_arrow(registry.as_numpy_or_arrow(values, corpus.n_conversations, f"{fam.name}.{name}"))
-            convs[name] = arr
-            ctx.conv_columns[name] = values
-        extra.update(res.tables)
-        meta.update(res.metadata)
-    return pa.table(turns), pa.table(convs), extra, meta
-
-
-def score(data, *, metrics: Sequence[str] | None = None, out_dir: str | Path | None = None,
+def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Path | None = None,
           format: str = "auto", on_error: str = "fail", n_threads: int | None = None,
           backend: str = "auto", chunk_turns: int | None = None, csv: bool = False,
-          keep_text: bool = True, resume: bool = False, progress: bool = False,
-          conversation: str | None = None, order: str | None = None, speaker: str | None = None,
-          text: str | None = None, role_column: str | None = None, role_map=None,
-          conversation_columns: Sequence[str] | None = None, **options) -> ScoreResult:
+          keep_text: bool = True, resume: bool = False, restart: bool = False,
+          progress: bool = False, conversation: str | None = None, order: str | None = None,
+          speaker: str | None = None, text: str | None = None, role_column: str | None = None,
+          role_map=None, conversation_columns: Sequence[str] | None = None,
+          **options) -> ScoreResult:
     """Score a corpus with metric families.
 
     Parameters
     ----------
     data : path, list of paths, Corpus, pyarrow.Table, pandas or polars DataFrame
         Input corpus (see :func:`fastmetrics.load` for formats and column options).
-    metrics : sequence of str, optional
-        Metric families (see ``fastmetrics info --metrics``); ``basic`` is always included.
+    metrics : str or sequence of str, optional
+        Metric families (``"lsm"``, ``"lsm,rlsm"``, ``["lsm", "rlsm"]`` or ``"all"``; see
+        ``fastmetrics info --metrics``); ``basic`` is always included.
     out_dir : path, optional
-        Where to write ``turns.parquet``, ``conversations.parquet`` (and extra tables). Files
-        appear atomically when the run finishes; finished chunks are kept in ``.partial/``
-        until then (``resume=True`` reuses them after an interruption).
+        Where to write ``turns.parquet``, ``conversations.parquet`` (and extra tables), as one
+        set with ``manifest.json`` written last. Finished chunks are kept in ``.partial/``
+        until then; ``resume=True`` reuses them after an interruption (only when the
+        parameters and the inputs are the same), ``restart=True`` discards them. One run at a
+        time per folder.
     format, on_error, conversation, order, speaker, text, role_column, role_map,
     conversation_columns
         As in :func:`fastmetrics.load`. With ``on_error="skip"`` the skipped rows are returned
@@ -157,19 +188,24 @@ def score(data, *, metrics: Sequence[str] | None = None, out_dir: str | Path | N
     n_threads : int, optional
         None respects the environment, -1 uses all cores.
     backend : {"auto", "numba", "c", "cuda"}
+        ``auto``: the fastest available backend per operation. A named backend must be
+        available (else BackendUnavailableError with the reason); operations it does not
+        implement run on the fastest available one. The metadata records what ran.
     chunk_turns : int, optional
-        Turns per chunk (default 250,000 for files; memory is bounded by one chunk).
+        Turns per chunk (default 250,000 for files; 0: no chunking; memory is bounded by one chunk).
     csv : bool
         Also write CSV copies of the output tables.
     keep_text : bool
         Keep the turn text in ``turns.parquet``.
+    progress : bool
+        Draw a progress bar on stderr.
     **options
-        Options of the metric families (e.g. ``window=8``, ``k=3``).
+        Options of the metric families (e.g. ``window=8``, ``nclid_k=3``), validated as the
+        CLI validates its flags.
 
     Returns
     -------
     ScoreResult
-        ``.turns`` and ``.conversations`` as pyarrow Tables, ``.skipped``, ``.files``.
 
     Examples
     --------
@@ -178,106 +214,76 @@ def score(data, *, metrics: Sequence[str] | None = None, out_dir: str | Path | N
     >>> res.conversations.num_rows > 10
     True
     """
-    requested = list(dict.fromkeys(["basic", *(metrics or DEFAULT_METRICS)]))
+    requested = registry.parse_metrics(DEFAULT_METRICS if metrics is None else metrics)
     families = registry.resolve(requested)
-    if backend not in ("auto", "numba", "c", "cuda"):
-        raise InputError(f"backend must be auto, numba, c or cuda, got {backend!r}")
-    opts = _check_options(families, options)
+    backends.check_requested(backend)
+    opts = registry.validate_options(families, options)
     n = resolve_threads(n_threads)
-    ctx = registry.Context(options=opts, n_threads=n, backend=backend)
+    if chunk_turns is not None:
+        chunk_turns = Integer(low=0).coerce(chunk_turns, "chunk_turns")
+    _check_flags(out_dir, csv=csv, keep_text=keep_text, resume=resume, restart=restart,
+                 progress=progress)
     problems = Problems(on_error)
     spec = TableSpec(conversation=conversation, order=order, speaker=speaker, text=text,
                      role_column=role_column, role_map=role_map,
                      conversation_columns=list(conversation_columns or []))
-    if isinstance(data, Corpus):
-        chunks = data.chunks(chunk_turns) if chunk_turns else iter([data])
-        sources = [data.source]
-    else:
-        is_path = isinstance(data, (str, Path, list, tuple))
-        ct = chunk_turns if chunk_turns is not None else (DEFAULT_CHUNK_TURNS if is_path else None)
-        if ct is not None and ct <= 0:
-            ct = None
-        chunks = iter_corpus(data, format=format, spec=spec, problems=problems, chunk_turns=ct)
-        sources = [str(p) for p in data] if isinstance(data, (list, tuple)) else \
-            [str(data) if is_path else "<table>"]
+    src = _source(data, format=format, spec=spec, problems=problems, chunk_turns=chunk_turns)
     params = {"metrics": requested, "options": opts, "format": format, "on_error": on_error,
-              "sources": sources, "spec": spec.__dict__, "keep_text": keep_text,
-              "chunk_turns": chunk_turns, "backend": backend}
-    writer = None
-    if out_dir is not None:
-        from .outputs import PartWriter
+              "sources": src.names, "spec": spec.__dict__, "keep_text": keep_text,
+              "chunk_turns": chunk_turns, "backend": backend, "version": __version__}
+    plan = Plan(families=families, options=opts, n_threads=n, backend=backend, keep_text=keep_text)
+    bar = Progress(enabled=progress, total=src.total_turns, unit="turns")
+    run_dir = None
+    try:
+        if out_dir is not None:
+            from .engine.outputs import RunDir, input_fingerprint
 
-        writer = PartWriter(out_dir, params, resume=resume)
-    turn_parts, conv_parts, extra_parts = [], [], {}
-    run_meta: dict[str, str] = {}
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(unit=" turns", desc="scoring", dynamic_ncols=True)
-    t0 = time.perf_counter()
-    n_turns = n_conv = 0
-    fmt_seen = None
-    with threads(n):
-        for i, chunk in enumerate(chunks):
-            fmt_seen = fmt_seen or chunk.format
-            if chunk.n_conversations == 0:
-                continue
-            if writer is not None and writer.done(i):
-                n_turns += chunk.n_turns
-                n_conv += chunk.n_conversations
-                if bar:
-                    bar.update(chunk.n_turns)
-                continue
-            t_tab, c_tab, extra, meta = score_corpus(chunk, families, ctx, keep_text)
-            run_meta.update(meta)
-            n_turns += chunk.n_turns
-            n_conv += chunk.n_conversations
-            if writer is not None:
-                writer.write_chunk(i, {"turns": t_tab, "conversations": c_tab, **extra})
-            else:
-                turn_parts.append(t_tab)
-                conv_parts.append(c_tab)
-                for k, v in extra.items():
-                    extra_parts.setdefault(k, []).append(v)
-            if bar:
-                bar.update(chunk.n_turns)
-    if bar:
+            run_dir = RunDir(out_dir, params, input_fingerprint(src.files), resume=resume,
+                             restart=restart)
+        run = run_local(plan, src.chunks, run_dir=run_dir, progress=bar)
         bar.close()
-    if n_conv == 0:
-        where = f" ({problems.records[0]['source']})" if problems.records else ""
-        raise InputError(f"no valid conversations to score{where}")
-    metadata = {
+        if run.n_conversations == 0:
+            where = f" ({problems.records[0]['source']})" if problems.records else ""
+            raise InputError(f"no valid conversations to score{where}")
+        warn_renamed(run.renamed)
+        metadata = _metadata(run, families, params, problems)
+        if run_dir is None:
+            return ScoreResult(metadata=metadata, skipped=list(problems.records), files={},
+                               tables=_concat(run, metadata))
+        files = run_dir.finish(metadata, csv=csv,
+                               skipped=list(problems.records) if on_error == "skip" else None)
+        return ScoreResult(metadata=metadata, skipped=list(problems.records), files=files)
+    finally:
+        bar.close()
+        if run_dir is not None:
+            run_dir.close()
+
+
+def _metadata(run: LocalRun, families, params: dict, problems: Problems) -> dict[str, str]:
+    meta = {
         "fastmetrics.version": __version__,
         "fastmetrics.metrics": ",".join(f.name for f in families),
         "fastmetrics.params": json.dumps(params, sort_keys=True, default=str),
-        "fastmetrics.format": str(fmt_seen),
-        "fastmetrics.n_conversations": str(n_conv),
-        "fastmetrics.n_turns": str(n_turns),
+        "fastmetrics.format": str(run.format),
+        "fastmetrics.n_conversations": str(run.n_conversations),
+        "fastmetrics.n_turns": str(run.n_turns),
         "fastmetrics.n_skipped": str(len(problems.records)),
-        "fastmetrics.seconds": f"{time.perf_counter() - t0:.3f}",
-        **{(k if k.startswith("fastmetrics.") else f"fastmetrics.{k}"): v for k, v in run_meta.items()},
+        "fastmetrics.n_chunks": str(run.n_chunks),
+        "fastmetrics.resumed_chunks": str(run.resumed_chunks),
+        "fastmetrics.seconds": f"{run.compute_seconds:.3f}",
+        "fastmetrics.session_seconds": f"{run.session_seconds:.3f}",
+        "fastmetrics.backends": json.dumps(run.ran, sort_keys=True),
     }
-    files: dict[str, Path] = {}
-    if writer is not None:
-        from .outputs import write_skip_report
+    for fam, ops in run.ran.items():
+        meta[f"fastmetrics.{fam}.backend"] = ",".join(sorted(set(ops.values())))
+    meta.update(run.metadata)
+    return meta
 
-        files = writer.finish(metadata, csv=csv)
-        if on_error == "skip":
-            files["skipped"] = Path(out_dir) / "skipped.csv"
-            write_skip_report(problems.records, files["skipped"])
-        import pyarrow.parquet as pq
 
-        turns = pq.read_table(files["turns"])
-        convs = pq.read_table(files["conversations"])
-        tables = {k: pq.read_table(v) for k, v in files.items() if k not in ("turns", "conversations", "skipped")}
-    else:
-        def cat(parts):
-            return pa.concat_tables(parts, promote_options="permissive")
-
-        meta_b = {k.encode(): v.encode() for k, v in metadata.items()}
-        turns = cat(turn_parts).replace_schema_metadata(meta_b)
-        convs = cat(conv_parts).replace_schema_metadata(meta_b)
-        tables = {k: cat(v) for k, v in extra_parts.items()}
-    return ScoreResult(turns=turns, conversations=convs, tables=tables, skipped=list(problems.records),
-                       files=files, metadata=metadata)
+def _concat(run: LocalRun, metadata: dict[str, str]) -> dict[str, pa.Table]:
+    meta_b = {k.encode(): v.encode() for k, v in metadata.items()}
+    out = {}
+    for stem, parts in run.parts.items():
+        t = pa.concat_tables(parts, promote_options="permissive")
+        out[stem] = t.replace_schema_metadata(meta_b) if stem in ("turns", "conversations") else t
+    return out

@@ -4,7 +4,7 @@ Subcommands: ``score`` (metrics for a corpus), ``info`` (a corpus summary, the c
 the metric families). Other modules add subcommands through ``PLUGINS``: each exposes
 ``register_cli(subparsers)`` that adds its parser(s) with ``set_defaults(func=...)``.
 Exit status 0 on success; on failure a one-line reason on stderr and a non-zero status
-(2 for bad input, 1 for other errors).
+(2 for bad input or an unavailable backend, 1 for other errors).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import FastMetricsError, InputError
+from .errors import BackendUnavailableError, FastMetricsError, InputError
 
 #: Modules that add subcommands (``register_cli(subparsers)``).
 PLUGINS: list[str] = ["fastmetrics.study.cli", "fastmetrics.embed.cli"]
@@ -26,6 +26,7 @@ examples:
   fastmetrics score big.parquet -o out/ --on-error skip --threads 2 --csv
   fastmetrics info FailedESConv-dev.json
   fastmetrics info --config
+  fastmetrics info --backends
 """
 
 
@@ -55,21 +56,25 @@ def _spec_kwargs(args) -> dict:
 
 
 def _add_family_options(p: argparse.ArgumentParser) -> None:
+    """One flag per option of every family; values stay raw strings here and are validated,
+    with the API's rules and messages, by :func:`fastmetrics.registry.validate_options`."""
     from . import registry
 
     g = p.add_argument_group("metric options")
+    owners = registry.option_owners()
     for opt in registry.all_options().values():
-        flag = "--" + opt.name.replace("_", "-")
-        kwargs = dict(dest=f"opt_{opt.name}", default=None, help=f"{opt.help} (default: {opt.default})")
-        if opt.type is bool:
+        used_by = ", ".join(owners.get(opt.name, []))
+        kwargs: dict = dict(dest=f"opt_{opt.name}", default=None,
+                            help=f"{opt.help} [{used_by}; {opt.constraint.describe()}; "
+                                 f"default: {opt.default!r}]")
+        action = opt.constraint.cli_action
+        if action == "boolean":
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif opt.type is list:
+        elif action == "append":
             kwargs["action"] = "append"
         else:
-            kwargs["type"] = opt.type
-            if opt.choices:
-                kwargs["choices"] = opt.choices
-        g.add_argument(flag, **kwargs)
+            kwargs["metavar"] = opt.name.upper()
+        g.add_argument(opt.flag, **kwargs)
 
 
 def _family_options(args) -> dict:
@@ -78,29 +83,52 @@ def _family_options(args) -> dict:
 
 def cmd_score(args) -> int:
     from .api import demo_path, score
+    from .progress import bar_enabled
 
     inputs = list(args.inputs)
     if args.demo:
         inputs.append(str(demo_path()))
     if not inputs:
         raise InputError("no input given: name one or more files, or use --demo")
-    metrics = [m.strip() for m in (args.metrics or "basic").split(",") if m.strip()]
-    res = score(inputs if len(inputs) > 1 else inputs[0], metrics=metrics, out_dir=args.output,
-                format=args.format, on_error=args.on_error, n_threads=args.threads,
-                backend=args.backend, chunk_turns=args.chunk_turns, csv=args.csv,
-                keep_text=not args.no_text, resume=args.resume,
-                progress=not args.quiet and sys.stderr.isatty(), **_spec_kwargs(args),
+    res = score(inputs if len(inputs) > 1 else inputs[0], metrics=args.metrics or "basic",
+                out_dir=args.output, format=args.format, on_error=args.on_error,
+                n_threads=args.threads, backend=args.backend, chunk_turns=args.chunk_turns,
+                csv=args.csv, keep_text=not args.no_text, resume=args.resume,
+                restart=args.restart, progress=bar_enabled(args.quiet), **_spec_kwargs(args),
                 **_family_options(args))
     if not args.quiet:
-        n_conv = res.metadata["fastmetrics.n_conversations"]
-        n_turns = res.metadata["fastmetrics.n_turns"]
-        print(f"read {res.metadata['fastmetrics.format']}; scored {n_conv} conversations, {n_turns} turns "
-              f"in {res.metadata['fastmetrics.seconds']} s")
-        for stem, path in res.files.items():
+        m = res.metadata
+        resumed = int(m.get("fastmetrics.resumed_chunks", "0"))
+        timing = f"in {m['fastmetrics.seconds']} s"
+        if resumed:
+            timing = (f"in {m['fastmetrics.seconds']} s of compute ({resumed} of "
+                      f"{m['fastmetrics.n_chunks']} chunks resumed; this session "
+                      f"{m['fastmetrics.session_seconds']} s)")
+        print(f"read {m['fastmetrics.format']}; scored {m['fastmetrics.n_conversations']} "
+              f"conversations, {m['fastmetrics.n_turns']} turns {timing}")
+        for path in res.files.values():
             print(f"  wrote {path}")
         if res.skipped:
             print(f"  skipped {len(res.skipped)} rows/conversations: see {res.files.get('skipped')}")
     return 0
+
+
+def _print_backends() -> None:
+    from . import backends
+
+    for b in backends.BACKENDS:
+        why = backends.why_not(b)
+        sim = " (CUDA simulator)" if b == "cuda" and why is None and backends.is_simulator() else ""
+        print(f"{b:6s}: " + ("available" + sim if why is None else f"unavailable: {why}"))
+    print()
+    rows = backends.table()
+    width = max(len(r["operation"]) for r in rows)
+    print(f"{'operation':{width}s}  " + "  ".join(f"{b:6s}" for b in backends.BACKENDS) + "  auto")
+    for r in rows:
+        cells = [f"{('no' if r[b].startswith('no: ') else r[b]):6s}" for b in backends.BACKENDS]
+        print(f"{r['operation']:{width}s}  " + "  ".join(cells) + f"  {r['auto']}")
+    print("(yes: implemented and available here; no: implemented, unavailable here; "
+          "-: not implemented)")
 
 
 def cmd_info(args) -> int:
@@ -108,6 +136,8 @@ def cmd_info(args) -> int:
         from .config import show_config
 
         show_config()
+    if args.backends:
+        _print_backends()
     if args.metrics_list:
         from . import registry
 
@@ -115,8 +145,8 @@ def cmd_info(args) -> int:
             fam = registry.get(name)
             cols = ", ".join([*fam.turn_columns, *fam.conversation_columns])
             print(f"{name:16s} {fam.description}  [{cols}]")
-    if not args.inputs and not args.config and not args.metrics_list:
-        raise InputError("nothing to show: name a corpus, or use --config or --metrics")
+    if not args.inputs and not args.config and not args.metrics_list and not args.backends:
+        raise InputError("nothing to show: name a corpus, or use --config, --backends or --metrics")
     if args.inputs:
         import numpy as np
 
@@ -146,6 +176,7 @@ def cmd_info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import backends
     from ._version import __version__
 
     parser = argparse.ArgumentParser(
@@ -162,15 +193,21 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("inputs", nargs="*", metavar="INPUT", help="corpus files or ConvoKit directories")
     ps.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output directory")
     ps.add_argument("--demo", action="store_true", help="score the demo corpus shipped with fastmetrics")
-    ps.add_argument("--metrics", help="comma-separated metric families (see `fastmetrics info --metrics`); "
-                                      "default: basic")
+    ps.add_argument("--metrics", help="comma-separated metric families, or 'all' (see `fastmetrics "
+                                      "info --metrics`); default: basic")
     ps.add_argument("--threads", type=int, default=None, help="threads (default: all available; -1 = all)")
-    ps.add_argument("--backend", choices=("auto", "numba", "c", "cuda"), default="auto")
+    ps.add_argument("--backend", choices=backends.CHOICES, default="auto",
+                    help="auto (default: the fastest available per operation), numba, c or cuda; "
+                         "see `fastmetrics info --backends`")
     ps.add_argument("--chunk-turns", type=int, default=None,
                     help="turns per chunk of whole conversations (default 250000; 0 = no chunking)")
     ps.add_argument("--csv", action="store_true", help="also write CSV copies of the outputs")
     ps.add_argument("--no-text", action="store_true", help="leave the turn text out of turns.parquet")
-    ps.add_argument("--resume", action="store_true", help="reuse finished chunks of an interrupted run")
+    ps.add_argument("--resume", action="store_true",
+                    help="reuse the finished chunks of an interrupted run into OUTDIR (refused when "
+                         "the inputs or the parameters changed)")
+    ps.add_argument("--restart", action="store_true",
+                    help="discard the finished chunks of an interrupted run into OUTDIR")
     ps.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_input_options(ps)
     _add_family_options(ps)
@@ -182,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("inputs", nargs="*", metavar="INPUT")
     pi.add_argument("--config", action="store_true", help="versions, backends and thread counts")
     pi.add_argument("--metrics", dest="metrics_list", action="store_true", help="list metric families")
+    pi.add_argument("--backends", action="store_true",
+                    help="the operations of each backend (numba, c, cuda) and why any is unavailable")
     _add_input_options(pi)
     pi.set_defaults(func=cmd_info)
 
@@ -196,15 +235,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings() -> None:
+    """Show warnings as one line each, ``fastmetrics: warning: ...`` (no source lines)."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"fastmetrics: warning: {message}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _one_line_warnings()
     try:
         return int(args.func(args) or 0)
-    except InputError as exc:
+    except (InputError, BackendUnavailableError) as exc:
         print(f"fastmetrics: error: {exc}", file=sys.stderr)
         return 2
     except FastMetricsError as exc:

@@ -6,7 +6,14 @@ import os
 import platform
 import sys
 
+from pathlib import Path
+
 from ._version import __version__
+
+__all__ = ["DATA_DIR", "config", "show_config"]
+
+#: Data files shipped inside the package (demo corpus, anchors, tokenizer, lexicons).
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
 _PACKAGES = ("numpy", "numba", "llvmlite", "pyarrow", "cffi", "onnxruntime", "tokenizers",
              "faiss", "scipy", "sklearn", "vaderSentiment", "pandas", "polars")

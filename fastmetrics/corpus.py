@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from .errors import InputError
+from .tokens import Tokens
 
 #: Normalised role codes (int8) and their names.
 CLIENT, THERAPIST, OTHER = 0, 1, 2
@@ -78,27 +79,6 @@ def roles_from_codes(labels: pa.Array, codes: np.ndarray, role_map: Mapping[str,
     names = pc.utf8_lower(pc.utf8_trim_whitespace(labels)).to_pylist()
     lut = np.array([ROLE_CODES[role_map.get(lbl, "other")] for lbl in names] or [OTHER], dtype=np.int8)
     return lut[codes] if len(codes) else np.zeros(0, dtype=np.int8)
-
-
-@dataclass
-class Tokens:
-    """Ragged word tokens: ``token_ids[token_offsets[t]:token_offsets[t+1]]`` are turn t's tokens.
-
-    ``vocab`` is an Arrow string array; ids index into it. Tokenisation is lowercase ``\\w+``.
-    """
-
-    vocab: pa.Array
-    token_ids: np.ndarray  # int32[n_tokens]
-    token_offsets: np.ndarray  # int64[n_turns + 1]
-
-    @property
-    def n_tokens(self) -> np.ndarray:
-        return np.diff(self.token_offsets).astype(np.int32)
-
-    def turn(self, t: int) -> list[str]:
-        """The tokens of turn ``t`` as strings (for inspection and tests; not a hot path)."""
-        ids = self.token_ids[self.token_offsets[t]:self.token_offsets[t + 1]]
-        return self.vocab.take(pa.array(ids)).to_pylist()
 
 
 @dataclass
@@ -185,7 +165,7 @@ class Corpus:
     def tokens(self) -> Tokens:
         """Word tokens of every turn (lowercase ``\\w+``), computed once and cached."""
         if self._tokens is None:
-            from .tokenize import tokenize
+            from .tokens import tokenize
 
             self._tokens = tokenize(self.text)
         return self._tokens

@@ -164,7 +164,7 @@ static int emd_solve(int n1, int n2, const double *a, const double *b, const dou
     int *w_hi = w->hi;
     double cmax = 0.0;
     for (size_t q = 0; q < (size_t)n1 * n2; ++q) if (fabs(C[q]) > cmax) cmax = fabs(C[q]);
-    double tol = 1e-13 * (cmax > 0.0 ? cmax : 1.0);
+    double tol = FM_EMD_PRICE_TOL * (cmax > 0.0 ? cmax : 1.0);
 
     /* start: the matrix-minimum rule. Repeatedly take the active cell of least (cost, index),
        ship min(supply, demand) and retire exactly one of its two lines (the row on ties, unless
@@ -208,7 +208,8 @@ static int emd_solve(int n1, int n2, const double *a, const double *b, const dou
     }
 
     int status = FM_OK;
-    long iter = 0, dantzig_cap = 100L * n, bland_cap = 50000L * n * (long)n + 100000L;
+    long iter = 0, dantzig_cap = (long)FM_EMD_DANTZIG_CAP * n,
+         bland_cap = (long)FM_EMD_BLAND_CAP_N2 * n * (long)n + FM_EMD_BLAND_CAP_BASE;
     int bland = 0;
     /* the start tree: adjacency, then parents/depths/potentials from root node 0 */
     for (int v = 0; v < n; ++v) w_nadj[v] = 0;
@@ -331,7 +332,6 @@ int fm_emd_f64(int32_t n1, int32_t n2, const double *a, const double *b, const d
 /* batched word mover's distances                                                             */
 /* ------------------------------------------------------------------------------------------ */
 
-#define MEMO_MAX_U 2048
 
 static double ground(const float *t32, const double *t64, int32_t dim, int32_t r, int32_t s,
                      int ground_cost)
@@ -435,7 +435,7 @@ static int wmd_pairs(int64_t n_tasks, const int64_t *task_turn_lo, const int64_t
                         int32_t r = bag_rows[bag_start[q] + k];
                         if (s.stamp[r] != t) { s.stamp[r] = t; s.loc[r] = (int32_t)u++; }
                     }
-                if (u <= MEMO_MAX_U) {
+                if (u <= FM_MEMO_MAX_U) {
                     use_memo = 1;
                     if (grow((void **)&s.memo, &s.memo_cap, u * u > 0 ? u * u : 1, sizeof(double))) {
                         local = FM_ERR_NOMEM; continue;

@@ -1,7 +1,7 @@
 /*
  * fastmetrics C kernels: the one public header.
  *
- * Conventions (see docs/STYLE): plain C types, caller-allocated outputs, an int status
+ * Conventions (docs/STYLE.md): plain C types, caller-allocated outputs, an int status
  * (FM_OK on success), an explicit n_threads (<= 0 means one thread), no global OpenMP state,
  * no Python API. Names carry the fm_ prefix and a _f32/_f64 suffix where the dtype varies.
  * Ragged data is passed as CSR: an offsets array of length n + 1 over a flat values array.
@@ -20,7 +20,9 @@ extern "C" {
 
 /* FM_CDEF_BEGIN */
 
-/* Status codes, shared with fastmetrics/_status.py (KernelStatus). */
+/* Status codes. This header is the one source of the constants the C kernels and their Numba
+ * twins share: bindings/gen_constants.py writes them to fastmetrics/_constants.py, and a test
+ * fails when that file is out of date. */
 #define FM_OK 0
 #define FM_ERR_INPUT 1
 #define FM_ERR_NOMEM 2
@@ -75,6 +77,14 @@ int fm_wmd_pairs_f32(int64_t n_tasks, const int64_t *task_turn_lo, const int64_t
                      int ground_cost, int mode, double *out, int n_threads);
 
 /* FM_CDEF_END */
+
+/* Solver limits and tolerances shared with the Numba kernels (not part of the cffi cdef: cffi
+ * only reads integer constants). */
+#define FM_MEMO_MAX_U 2048          /* largest task vocabulary with a memoised cost matrix */
+#define FM_EMD_PRICE_TOL 1e-13      /* pricing tolerance, relative to max |C| */
+#define FM_EMD_DANTZIG_CAP 100      /* Dantzig pivots per node before switching to Bland's rule */
+#define FM_EMD_BLAND_CAP_N2 50000   /* Bland pivots: FM_EMD_BLAND_CAP_N2 * n^2 + FM_EMD_BLAND_CAP_BASE */
+#define FM_EMD_BLAND_CAP_BASE 100000
 
 #ifdef __cplusplus
 }

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 
 
 def tokenize_ref(texts: list[str | None]) -> list[list[str]]:
-    """Lowercase ``\\w+`` tokens exactly as METRICS.md §1 states, with Python's re."""
-    return [re.findall(r"\w+", (t or "").lower()) for t in texts]
+    """NFC-normalised, lowercase ``\\w+`` tokens exactly as METRICS.md §1 states, with Python's
+    unicodedata and re."""
+    return [re.findall(r"\w+", unicodedata.normalize("NFC", t or "").lower()) for t in texts]
 
 
 def token_stats_ref(token_offsets: np.ndarray, token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -160,13 +160,13 @@ def test_two_processes_encode_through_one_cache(tmp_path):
 def test_rerun_and_overlap_encode_only_new_texts(tmp_path, monkeypatch):
     enc = get_encoder(n_threads=1)
     encoded: list[str] = []
-    real = enc._encode_unique
+    real = enc.encode_distinct
 
     def spy(texts, **kw):
         encoded.extend(texts)
         return real(texts, **kw)
 
-    monkeypatch.setattr(enc, "_encode_unique", spy)
+    monkeypatch.setattr(enc, "encode_distinct", spy)
     first = ["I feel stuck.", "That sounds hard.", "I feel stuck.", "What happened?"]
     a = fastmetrics.encode(first, cache_dir=tmp_path, n_threads=1)
     assert sorted(encoded) == sorted(set(first))

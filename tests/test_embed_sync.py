@@ -68,7 +68,7 @@ def test_against_reference(window):
 
 
 def test_spearman_ties_match_scipy():
-    from fastmetrics._numba.sim import spearman
+    from fastmetrics.metrics.embedding_sync._numba import spearman
 
     rng = np.random.default_rng(3)
     for n in (3, 5, 12, 40):

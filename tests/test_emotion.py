@@ -113,7 +113,7 @@ def test_compiled_path_selection():
 
 
 def test_rounding_matches_python_round_near_ties():
-    from fastmetrics._numba.emotion import _round4
+    from fastmetrics.metrics.emotion._numba import _round4
 
     rng = np.random.default_rng(3)
     xs = np.concatenate([(np.arange(-10000, 10000) + 0.5) / 10000.0, rng.uniform(-1, 1, 20000)])

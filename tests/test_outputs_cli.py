@@ -14,6 +14,7 @@ import fastmetrics as fm
 from fastmetrics import registry
 from fastmetrics.api import demo_path
 from fastmetrics.cli import main
+from fastmetrics.options import Real
 from fastmetrics.registry import MetricFamily, MetricResult, Option
 
 
@@ -109,7 +110,7 @@ def test_registry_family_options_and_resume(tmp_path):
                             tables={"extra": pa.table({"v": [1, 2]})}, metadata={"vectors": "none"})
 
     fam = registry.register(MetricFamily(name="test_family", description="test", compute=compute,
-                                         options=(Option("scale", float, 2.0, "a scale"),),
+                                         options=(Option("scale", 2.0, "a scale", Real()),),
                                          turn_columns=("len_x",), conversation_columns=("conv_x",)))
     try:
         res = fm.score(demo_path(), metrics=["test_family"], out_dir=tmp_path / "o", scale=3.0)
@@ -130,8 +131,8 @@ def test_registry_family_options_and_resume(tmp_path):
         assert res.conversations.num_rows == 36
         assert not (out / ".partial").exists()
     finally:
-        registry._REGISTERED.pop("test_family", None)
-        registry._REGISTERED.pop("crashy", None)
+        registry.unregister("test_family")
+        registry.unregister("crashy")
 
 
 def test_cli_info_and_help(tmp_path, capsys):

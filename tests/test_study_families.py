@@ -79,7 +79,7 @@ def test_behaviour_family_in_the_pipeline_feeds_the_study(tmp_path):
 
     conv = pq.read_table(tmp_path / "scored" / "conversations.parquet")
     # reference: count strategies straight from the raw file, mapped by the documented table
-    from fastmetrics.study.behaviour import STRATEGY_TO_BOLT
+    from fastmetrics.metrics.behaviour import STRATEGY_TO_BOLT
 
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -122,7 +122,7 @@ def test_behaviour_family_prototype_classifier():
 
 def test_empathy_family_matches_an_independent_cosine_computation():
     encode = _encoder_or_skip()
-    from fastmetrics.study.signals import load_anchors
+    from fastmetrics.embed.prototypes import load_anchors
 
     c = corpus()
     res = get("empathy").compute(c, Context(options={}))

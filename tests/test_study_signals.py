@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from fastmetrics.errors import InputError
-from fastmetrics.study.behaviour import (BEHAVIOURS, STRATEGY_TO_BOLT, behaviour_rates,
+from fastmetrics.metrics.behaviour import (BEHAVIOURS, STRATEGY_TO_BOLT, behaviour_rates,
                                          map_strategies, previous_client_turn)
 from fastmetrics.study.signals import attribute_feedback, unattributed_ratings
 

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastmetrics.errors import InputError
-from fastmetrics.tokenize import tokenize
-from fastmetrics.tokenstats import token_stats
+from fastmetrics.tokens import tokenize
+from fastmetrics.metrics.basic import token_stats
 
 from conftest import BACKENDS
 from reference import token_stats_ref, tokenize_ref

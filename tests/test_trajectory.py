@@ -231,7 +231,7 @@ def test_family_treats_infinite_metric_values_as_missing():
     import pyarrow as pa
 
     import fastmetrics as fm
-    from fastmetrics.registry import MetricFamily, MetricResult, register, _REGISTERED
+    from fastmetrics.registry import MetricFamily, MetricResult, register, unregister
 
     vals = np.array([np.nan, 1.0, np.inf, 3.0, np.nan, 2.0])
     register(MetricFamily(name="inf_series", description="", compute=lambda c, ctx: MetricResult(
@@ -243,4 +243,4 @@ def test_family_treats_infinite_metric_values_as_missing():
         means = res.conversations.column("x_mean").to_pylist()
         assert means == [1.0, 2.5]
     finally:
-        _REGISTERED.pop("inf_series", None)
+        unregister("inf_series")

@@ -1,30 +1,32 @@
 """Public entry points of the encoder: ``fastmetrics.encode`` and the corpus-level call."""
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from ..errors import InputError
 from .cache import EmbeddingCache, resolve_cache_dir, text_keys
-from .encoder import Encoder, _as_text_list, get_encoder, unique_texts
+from .encoder import Encoder, as_text_list, get_encoder, unique_texts
 
 
-def _cached_encode(encoder: Encoder, texts: list[str], cache: EmbeddingCache | None) -> np.ndarray:
+__all__ = ["cached_encode", "encode", "encode_corpus", "encode_texts", "corpus_embeddings"]
+
+
+def cached_encode(encoder: Encoder, texts: list[str], cache: EmbeddingCache | None,
+                  on_progress=None) -> np.ndarray:
     """Embeddings of ``texts``: distinct texts once, cached ones read, the rest encoded and stored."""
     n = len(texts)
     if n == 0:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     uniq, inverse = unique_texts(texts)
     if cache is None:
-        emb = encoder._encode_unique(uniq, normalize=True)
+        emb = encoder.encode_distinct(uniq, normalize=True, on_progress=on_progress)
     else:
         keys = text_keys(uniq)
         found, emb = cache.get(uniq, keys)
         miss = np.nonzero(~found)[0]
         if len(miss):
             miss_texts = [uniq[i] for i in miss]
-            vec = encoder._encode_unique(miss_texts, normalize=True)
+            vec = encoder.encode_distinct(miss_texts, normalize=True, on_progress=on_progress)
             emb[miss] = vec
             cache.put(miss_texts, vec, keys[miss])
     return emb if len(uniq) == n else emb[inverse]
@@ -66,18 +68,19 @@ def encode(texts, *, model_dir=None, n_threads: int | None = None, cache_dir=Non
     >>> e.shape, e.dtype
     ((2, 384), dtype('float32'))
     """
-    texts = _as_text_list(texts)
+    texts = as_text_list(texts)
     kw = {} if batch_tokens is None else {"batch_tokens": batch_tokens}
     enc = get_encoder(model_dir, n_threads=n_threads, providers=providers, **kw)
     if cache_dir is None:
-        return _cached_encode(enc, texts, None)
+        return cached_encode(enc, texts, None)
     root = resolve_cache_dir(cache_dir)
     cache = None if root is None else EmbeddingCache(root, enc.model_id, enc.dim)
-    return _cached_encode(enc, texts, cache)
+    return cached_encode(enc, texts, cache)
 
 
 def encode_corpus(corpus, *, model_dir=None, n_threads: int | None = None, cache_dir="",
-                  encoder: Encoder | None = None, out: np.ndarray | None = None) -> np.ndarray:
+                  encoder: Encoder | None = None, out: np.ndarray | None = None,
+                  on_progress=None) -> np.ndarray:
     """Fill a turn-embedding array for every turn of a corpus.
 
     Parameters
@@ -90,6 +93,8 @@ def encode_corpus(corpus, *, model_dir=None, n_threads: int | None = None, cache
         A ready encoder (overrides ``model_dir`` / ``n_threads``).
     out : numpy.ndarray of float32, shape (n_turns, 384), optional
         Filled in place (e.g. a ``numpy.memmap`` for corpora larger than memory).
+    on_progress : callable, optional
+        Receives the fraction of the texts' tokens encoded, after each batch.
 
     Returns
     -------
@@ -98,7 +103,7 @@ def encode_corpus(corpus, *, model_dir=None, n_threads: int | None = None, cache
     enc = encoder or get_encoder(model_dir, n_threads=n_threads)
     root = resolve_cache_dir(cache_dir)
     cache = None if root is None else EmbeddingCache(root, enc.model_id, enc.dim)
-    emb = _cached_encode(enc, _as_text_list(corpus.text), cache)
+    emb = cached_encode(enc, as_text_list(corpus.text), cache, on_progress=on_progress)
     if out is not None:
         if out.shape != emb.shape or out.dtype != np.float32:
             raise InputError(f"out must be float32 of shape {emb.shape}, got {out.dtype} {out.shape}")
@@ -107,12 +112,45 @@ def encode_corpus(corpus, *, model_dir=None, n_threads: int | None = None, cache
     return emb
 
 
+def _run_encoder(ctx):
+    """The run's encoder (built once per run from the options) and its embedding cache."""
+    model_dir = ctx.options.get("model_dir") or None
+    cache_dir = ctx.options.get("cache_dir", "")
+    n_threads = ctx.n_threads if ctx.n_threads and ctx.n_threads > 0 else None
+
+    def build():
+        enc = get_encoder(model_dir, n_threads=n_threads)
+        root = resolve_cache_dir(cache_dir)
+        cache = None if root is None else EmbeddingCache(root, enc.model_id, enc.dim)
+        return enc, cache
+
+    return ctx.resource(f"embed:encoder:{model_dir or ''}:{cache_dir}:{n_threads}", build)
+
+
+def encode_texts(texts, ctx) -> np.ndarray:
+    """Embeddings of ``texts`` (anchors, prototypes) with the run's encoder and cache.
+
+    Parameters
+    ----------
+    texts : sequence of str
+    ctx : fastmetrics.registry.Context
+        Its ``model_dir`` / ``cache_dir`` options choose the encoder and the cache.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (len(texts), d)
+    """
+    enc, cache = _run_encoder(ctx)
+    return cached_encode(enc, as_text_list(texts), cache)
+
+
 def corpus_embeddings(corpus, ctx) -> tuple[np.ndarray, dict[str, str]]:
     """The chunk's turn embeddings for a metric family, computed once per chunk.
 
-    ``alliance`` and ``embedding_sync`` both call this: the first call for a chunk encodes it
-    (through the on-disk cache), the second finds the array on ``ctx`` keyed by the chunk's
-    identity and the encoder settings. Only the latest chunk is kept.
+    Every embedding-based family (alliance, embedding_sync, empathy, behaviour) calls this:
+    the first call for a chunk encodes it (through the on-disk cache) and keeps the array in
+    the chunk-scoped cache of ``ctx`` (:meth:`fastmetrics.registry.Context.cached`), which the
+    engine clears after the chunk.
 
     Returns
     -------
@@ -120,21 +158,11 @@ def corpus_embeddings(corpus, ctx) -> tuple[np.ndarray, dict[str, str]]:
     metadata : dict of str -> str
         The model description for the output files.
     """
-    opts = ctx.options
-    model_dir = opts.get("model_dir") or None
-    cache_dir = opts.get("cache_dir", "")
-    n_threads = ctx.n_threads if ctx.n_threads and ctx.n_threads > 0 else None
-    key = (str(model_dir or ""), str(cache_dir), n_threads)
-    slot = ctx.resources.get("embed:chunk")
-    if slot is not None and slot[0]() is corpus and slot[1] == key:
-        return slot[2], slot[3]
-    enc = ctx.resource(f"embed:encoder:{key[0]}:{n_threads}",
-                       lambda: get_encoder(model_dir, n_threads=n_threads))
-    emb = encode_corpus(corpus, encoder=enc, cache_dir=cache_dir)
-    meta = enc.info.metadata()
-    try:
-        ref = weakref.ref(corpus)
-    except TypeError:  # pragma: no cover - Corpus supports weak references
-        ref = (lambda c=corpus: c)
-    ctx.resources["embed:chunk"] = (ref, key, emb, meta)
-    return emb, meta
+    enc, _ = _run_encoder(ctx)
+
+    def build():
+        emb = encode_corpus(corpus, encoder=enc, cache_dir=ctx.options.get("cache_dir", ""),
+                            on_progress=ctx.report)
+        return emb, enc.info.metadata()
+
+    return ctx.cached(("embeddings", enc.model_id), build)

@@ -122,7 +122,7 @@ class ModelInfo:
                 "embedding_dim": str(self.dim), "embedding_max_length": str(self.max_length)}
 
 
-def _as_text_list(texts) -> list[str]:
+def as_text_list(texts) -> list[str]:
     """Texts as a list of str; None/null -> "" (validated once, at the boundary)."""
     import pyarrow as pa
 
@@ -267,12 +267,22 @@ class Encoder:
             yield order[i:i + rows]
             i += rows
 
-    def _encode_unique(self, texts: list[str], *, normalize: bool, want_tokens: bool = False):
+    def encode_distinct(self, texts: list[str], *, normalize: bool, want_tokens: bool = False,
+                        on_progress=None):
+        """Embeddings of texts known to be distinct (no deduplication): float32 (n, dim).
+
+        ``on_progress`` (optional) receives the fraction of tokens encoded after each batch.
+        """
         ids_list = self.tokenize(texts)
         lengths = np.fromiter((len(x) for x in ids_list), dtype=np.int64, count=len(ids_list))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         tokens = [None] * len(texts) if want_tokens else None
+        total_tokens = max(int(lengths.sum()), 1)
+        done_tokens = 0
         for batch in self._batches(lengths):
+            if on_progress is not None:
+                done_tokens += int(lengths[batch].sum())
+                on_progress(done_tokens / total_tokens)
             width = int(lengths[batch].max())
             ids = np.zeros((len(batch), width), dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -310,13 +320,13 @@ class Encoder:
         -------
         numpy.ndarray of float32, shape (n, d)
         """
-        texts = _as_text_list(texts)
+        texts = as_text_list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if not dedupe:
-            return self._encode_unique(texts, normalize=normalize)
+            return self.encode_distinct(texts, normalize=normalize)
         uniq, inverse = unique_texts(texts)
-        emb = self._encode_unique(uniq, normalize=normalize)
+        emb = self.encode_distinct(uniq, normalize=normalize)
         return emb if len(uniq) == len(texts) else emb[inverse]
 
     def encode_tokens(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -329,10 +339,10 @@ class Encoder:
         tokens : numpy.ndarray of float32, shape (n_tokens, d)
             Unnormalised last hidden states.
         """
-        texts = _as_text_list(texts)
+        texts = as_text_list(texts)
         if not texts:
             return np.zeros(1, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
-        _, toks = self._encode_unique(texts, normalize=False, want_tokens=True)
+        _, toks = self.encode_distinct(texts, normalize=False, want_tokens=True)
         offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum([len(t) for t in toks], out=offsets[1:])
         return offsets, np.concatenate(toks, axis=0)

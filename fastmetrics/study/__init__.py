@@ -4,7 +4,7 @@
 (and ``fastmetrics study`` on the command line) writes ``results.json`` and a self-contained
 ``report.html``. See :mod:`fastmetrics.study.analysis` for the statistics,
 :mod:`fastmetrics.study.signals` for the feedback attribution rule and
-:mod:`fastmetrics.study.behaviour` for the ESConv -> BOLT mapping.
+:mod:`fastmetrics.metrics.behaviour` for the ESConv -> BOLT mapping.
 """
 from __future__ import annotations
 

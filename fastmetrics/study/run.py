@@ -10,7 +10,7 @@ Features come from three places, each recorded with its ``source``:
 * derived here from ``turns.parquet``: ``feedback_mean`` (seeker ratings on client turns
   attributed to supporter turns, :func:`fastmetrics.study.signals.attribute_feedback`; a
   rating that sits on a supporter turn is that turn's own rating; averaged per conversation) and BOLT behaviour rates from ``strategy``
-  (:mod:`fastmetrics.study.behaviour`), unless the behaviour family already wrote them;
+  (:mod:`fastmetrics.metrics.behaviour`), unless the behaviour family already wrote them;
   trajectory features of the attributed ratings through :mod:`fastmetrics.trajectory` when
   that module is installed;
 * ``conversations.parquet`` columns, chosen automatically by name: ``*_mean`` and
@@ -132,7 +132,7 @@ def _trajectory_of(series: np.ndarray, turns: _Turns, name: str,
     """Trajectory features of a per-turn series via :mod:`fastmetrics.trajectory` (the
     project's single implementation of the reductions); empty when that module is absent."""
     try:
-        from ..trajectory import trajectory_features
+        from ..metrics.trajectory import trajectory_features
     except ImportError:
         return {}
     res = trajectory_features(turns.conv_offsets, series, turns.role, role_filter=role_filter)
@@ -155,7 +155,7 @@ def prepare(turns, convs, outcome: str, control=None, snapshot=None, trajectory=
     """
     import pyarrow as pa
 
-    from .behaviour import behaviour_rates, map_strategies
+    from ..metrics.behaviour import behaviour_rates, map_strategies
     from .signals import attribute_feedback, unattributed_ratings
 
     controls = [control] if isinstance(control, str) else list(control or [])

@@ -1,6 +1,6 @@
 """Single-turn signals per supporter turn, each named by its source.
 
-Two signals live here:
+The human signal lives here:
 
 * ``attribute_feedback`` -- the human signal. In ESConv the help-seeker rates the supporter
   (``feedback`` "1".."5") on some of their own turns, about every two supporter utterances
@@ -16,8 +16,8 @@ Two signals live here:
   rated seeker turn and the client turn before it (the supporter's immediately preceding
   block), a stricter reading used as a sensitivity check.
 
-* ``model_empathy`` -- the heuristic model score used where a corpus has no ratings; see
-  :mod:`fastmetrics.metrics.empathy`.
+* the model signals (empathy, behaviour) come from their families,
+  :mod:`fastmetrics.metrics.empathy` and :mod:`fastmetrics.metrics.behaviour`.
 
 Algorithm: vectorised with ``searchsorted`` over the flat turn arrays (no per-turn Python
 objects); memory O(n_turns).
@@ -28,6 +28,8 @@ import numpy as np
 
 from ..corpus import CLIENT, THERAPIST
 from ..errors import InputError
+
+__all__ = ["RULES", "attribute_feedback", "unattributed_ratings"]
 
 RULES = ("since_last_rating", "next_client")
 
@@ -112,57 +114,3 @@ def unattributed_ratings(conv_index: np.ndarray, role: np.ndarray, rating: np.nd
     used = np.zeros(len(rated), dtype=bool)
     used[j[j < len(rated)]] = True
     return int((~used).sum())
-
-
-# --------------------------------------------------------------------------- prototypes
-def load_anchors(name: str) -> dict[str, list[str]]:
-    """Anchor statements shipped in ``fastmetrics/data/study/<name>_anchors.json``
-    (``"empathy"`` or ``"behaviour"``), or from a user's JSON file path with the same layout
-    (``{category: [statement, ...]}``; keys ``name``/``description`` are ignored)."""
-    import json
-    from pathlib import Path
-
-    p = Path(name)
-    if not p.suffix:
-        p = Path(__file__).resolve().parents[1] / "data" / "study" / f"{name}_anchors.json"
-    if not p.is_file():
-        raise InputError(f"anchor file {str(p)!r} not found")
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"anchor file {str(p)!r} is not valid JSON: {exc}") from None
-    out = {k: v for k, v in raw.items() if k not in ("name", "description")}
-    for k, v in out.items():
-        if not isinstance(v, list) or not v or not all(isinstance(s, str) and s.strip() for s in v):
-            raise InputError(f"anchor file {str(p)!r}: {k!r} must be a non-empty list of statements")
-    return out
-
-
-def centroids(anchor_emb: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
-    """L2-normalised mean embedding per category: (names, float32 array (k, d))."""
-    names = list(anchor_emb)
-    C = np.stack([np.asarray(anchor_emb[k], dtype=np.float64).mean(axis=0) for k in names])
-    C /= np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
-    return names, C.astype(np.float32)
-
-
-def prototype_scores(turn_emb: np.ndarray, centroid_emb: np.ndarray) -> np.ndarray:
-    """Cosine similarity of each turn to each category centroid.
-
-    Parameters
-    ----------
-    turn_emb : numpy.ndarray of float32, shape (n, d)
-        L2-normalised turn embeddings.
-    centroid_emb : numpy.ndarray of float32, shape (k, d)
-        L2-normalised centroids (:func:`centroids`).
-
-    Returns
-    -------
-    numpy.ndarray of float64, shape (n, k)
-    """
-    turn_emb = np.asarray(turn_emb, dtype=np.float32)
-    centroid_emb = np.asarray(centroid_emb, dtype=np.float32)
-    if turn_emb.ndim != 2 or centroid_emb.ndim != 2 or turn_emb.shape[1] != centroid_emb.shape[1]:
-        raise InputError(f"embedding shapes do not match: turns {turn_emb.shape}, "
-                         f"centroids {centroid_emb.shape}")
-    return (turn_emb @ centroid_emb.T).astype(np.float64)

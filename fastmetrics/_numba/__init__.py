@@ -1,1 +1,0 @@
-"""Numba kernels, one module per metric family: plain arrays in, arrays out."""
