@@ -351,8 +351,8 @@ def main(argv=None) -> int:
 
         ref = reference_nclid()
         got = ours_nclid()
-        keys = ["uclid_client_therapist", "nclid_client_therapist", "uclid_therapist_client",
-                "nclid_therapist_client", "nclid"]
+        keys = ["uclid_therapist_to_client", "nclid_therapist_to_client", "uclid_client_to_therapist",
+                "nclid_client_to_therapist", "nclid"]
         nclid_check = max(rel_err(got[k], ref[:, q]) for q, k in enumerate(keys))
         nc = {"conversations": corpus.n_conversations, "max_rel_diff": nclid_check}
         if nclid_check <= 1e-6:

@@ -203,7 +203,7 @@ def bench_sync(repeats: int, threads: list[int], limit: int | None = None) -> di
     ours = synchrony(corpus(), lexicon=lex)
     peer = python_sync(dialogs, lex.mask_of)
     for name, a, b in (("lsm", ours.lsm, peer[0]), ("rlsm", ours.rlsm, peer[1]),
-                       ("coordination", ours.coordination_therapist_client, peer[2])):
+                       ("coordination", ours.coordination_therapist_to_client, peer[2])):
         b = np.array(b)
         if not (np.array_equal(np.isnan(a), np.isnan(b)) and np.allclose(a[~np.isnan(a)], b[~np.isnan(b)],
                                                                           rtol=1e-12, atol=1e-12)):

@@ -348,14 +348,14 @@ def test_nclid_matches_reference(backend, k, denominator, table, rng):
         lo, hi = off[c], off[c + 1]
         sub_roles = roles[lo:hi]
         d = lambda i, j, lo=lo: dist(lo + i, lo + j)
-        for anchor, coord, name in ((0, 1, "client_therapist"), (1, 0, "therapist_client")):
+        for anchor, coord, name in ((0, 1, "therapist_to_client"), (1, 0, "client_to_therapist")):
             u, n = nclid_reference(sub_roles, d, anchor=anchor, coord=coord, k=k, denominator=denominator)
             got_u, got_n = res[f"uclid_{name}"][c], res[f"nclid_{name}"][c]
             if math.isnan(u):
                 assert math.isnan(got_u) and math.isnan(got_n)
             else:
                 assert close(got_u, u) and close(got_n, n), (c, name, got_u, u, got_n, n)
-    np.testing.assert_allclose(res["nclid"], (res["nclid_client_therapist"] + res["nclid_therapist_client"]) / 2)
+    np.testing.assert_allclose(res["nclid"], (res["nclid_therapist_to_client"] + res["nclid_client_to_therapist"]) / 2)
     assert math.isnan(res["nclid"][2]) and math.isnan(res["nclid"][3])
 
 
@@ -363,10 +363,10 @@ def test_nclid_identical_utterances_give_zero(table):
     docs = [["w1", "w2"]] * 6
     corpus = corpus_of(docs, [6])
     res = fo.nclid(corpus, table)
-    assert res["uclid_client_therapist"][0] == 0 and res["nclid_client_therapist"][0] == math.inf
+    assert res["uclid_therapist_to_client"][0] == 0 and res["nclid_therapist_to_client"][0] == math.inf
     docs = [["w1", "w2"], ["w1", "w2"], ["w3"], ["w3"], ["w4", "w5"], ["w5", "w4"]]
     res = fo.nclid(corpus_of(docs, [6]), table, k=1)
-    assert res["uclid_client_therapist"][0] == 0 and res["nclid_client_therapist"][0] == 0
+    assert res["uclid_therapist_to_client"][0] == 0 and res["nclid_therapist_to_client"][0] == 0
 
 
 @pytest.mark.filterwarnings("ignore::fastmetrics.errors.ConvergenceWarning")
@@ -379,7 +379,7 @@ def test_nclid_approximate_modes_have_their_own_names(table, rng):
         assert set(res) == {f"{k}_{mode}" for k in exact}
         assert "nclid" not in res
         if mode in ("rwmd", "wcd"):  # lower bounds: uCLiD cannot exceed the exact one
-            assert res[f"uclid_client_therapist_{mode}"][0] <= exact["uclid_client_therapist"][0] + 1e-12
+            assert res[f"uclid_therapist_to_client_{mode}"][0] <= exact["uclid_therapist_to_client"][0] + 1e-12
 
 
 # ------------------------------------------------------------------------------------------
@@ -421,8 +421,8 @@ def test_families_write_the_issue_columns(table, rng):
                                fo.wmd_adjacent(corpus, table)[1:10])
     assert res.metadata["ot.vectors"] == "random60"
     res2 = registry.get("nclid").compute(corpus, ctx)
-    assert set(res2.conversations) == {"uclid_client_therapist", "nclid_client_therapist",
-                                       "uclid_therapist_client", "nclid_therapist_client", "nclid"}
+    assert set(res2.conversations) == {"uclid_therapist_to_client", "nclid_therapist_to_client",
+                                       "uclid_client_to_therapist", "nclid_client_to_therapist", "nclid"}
     np.testing.assert_array_equal(res2.conversations["nclid"], fo.nclid(corpus, table)["nclid"])
 
 

@@ -42,7 +42,7 @@ def test_nclid_on_esconv_matches_the_published_algorithm(esconv_dir, backend):
         contents = [t["text"] for t in dialog]
         speakers = [t["speaker"] for t in dialog]
         assert corpus.conv_offsets[c + 1] - corpus.conv_offsets[c] == len(dialog)
-        for anchor, coord, name in (("usr", "sys", "client_therapist"), ("sys", "usr", "therapist_client")):
+        for anchor, coord, name in (("usr", "sys", "therapist_to_client"), ("sys", "usr", "client_to_therapist")):
             u, n = published_nclid(contents, speakers, kv, anchor, coord)
             assert res[f"uclid_{name}"][c] == pytest.approx(u, rel=1e-6)
             assert res[f"nclid_{name}"][c] == pytest.approx(n, rel=1e-6)
@@ -73,8 +73,8 @@ def test_score_writes_wmd_and_nclid_columns(tmp_path):
     assert w[0] is None and w[4] is None
     assert all(v is not None and 0 < v < math.inf for v in w[1:4])
     assert w[5] == math.inf  # previous turn has no in-vocabulary token
-    for col in ("uclid_client_therapist", "nclid_client_therapist", "uclid_therapist_client",
-                "nclid_therapist_client", "nclid"):
+    for col in ("uclid_therapist_to_client", "nclid_therapist_to_client", "uclid_client_to_therapist",
+                "nclid_client_to_therapist", "nclid"):
         assert col in convs.column_names
     meta = pq.read_metadata(out / "turns.parquet").metadata or {}
     meta.update(pq.read_metadata(out / "conversations.parquet").metadata or {})

@@ -97,10 +97,10 @@ def test_all_metrics_against_reference(rng):
         _close(res.rlsm_turn[sl], turn)
         _close(res.lsm_prev[sl], ref.lsm_prev(conv, cats))
         _close(res.rlsm_window[sl], ref.rlsm_window(conv, cats, 3))
-        _close(res.coordination_therapist_client[i], ref.coordination(conv, cats, 1))
-        _close(res.coordination_client_therapist[i], ref.coordination(conv, cats, 0))
+        _close(res.coordination_therapist_to_client[i], ref.coordination(conv, cats, 1))
+        _close(res.coordination_client_to_therapist[i], ref.coordination(conv, cats, 0))
     # the random corpus exercised every branch
-    assert np.isfinite(res.coordination_therapist_client).sum() > 5
+    assert np.isfinite(res.coordination_therapist_to_client).sum() > 5
     assert np.isnan(res.rlsm).sum() > 0 and np.isfinite(res.rlsm).sum() > 20
 
 
@@ -183,7 +183,7 @@ def test_thread_and_chunk_invariance(rng):
     for f in a.__dataclass_fields__:
         np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
     parts = [synchrony(p) for p in c.chunks(97)]
-    for f in ("lsm", "rlsm", "coordination_therapist_client"):
+    for f in ("lsm", "rlsm", "coordination_therapist_to_client"):
         np.testing.assert_array_equal(getattr(a, f), np.concatenate([getattr(p, f) for p in parts]))
     for f in ("lsm_prev", "rlsm_turn", "rlsm_window"):
         np.testing.assert_array_equal(getattr(a, f), np.concatenate([getattr(p, f) for p in parts]))
@@ -210,8 +210,8 @@ def test_families_through_registry(rng):
     r3 = get("coordination").compute(c, ctx)
     np.testing.assert_array_equal(r1.conversations["lsm"], direct.lsm)
     np.testing.assert_array_equal(r2.turns["rlsm_window"], direct.rlsm_window)
-    np.testing.assert_array_equal(r3.conversations["coordination_client_therapist"],
-                                  direct.coordination_client_therapist)
+    np.testing.assert_array_equal(r3.conversations["coordination_client_to_therapist"],
+                                  direct.coordination_client_to_therapist)
     assert r1.metadata["sync_dictionary"] == "builtin"
 
 
@@ -240,7 +240,7 @@ def test_esconv_runs_and_is_in_range():
         conv = [(int(c.role[t]), tok.turn(t)) for t in range(a, b)]
         _close(res.lsm[i], ref.lsm_conversation(conv, cats))
         _close(res.rlsm[i], ref.rlsm(conv, cats)[0])
-        _close(res.coordination_therapist_client[i], ref.coordination(conv, cats, 1))
+        _close(res.coordination_therapist_to_client[i], ref.coordination(conv, cats, 1))
 
 
 def test_public_wrappers_match_synchrony(rng):
@@ -250,5 +250,5 @@ def test_public_wrappers_match_synchrony(rng):
     full = synchrony(c, window=5, target_thresh=2)
     np.testing.assert_array_equal(lsm(c)["lsm_prev"], full.lsm_prev)
     np.testing.assert_array_equal(rlsm(c, window=5)["rlsm_window"], full.rlsm_window)
-    np.testing.assert_array_equal(coordination(c, target_thresh=2)["coordination_client_therapist"],
-                                  full.coordination_client_therapist)
+    np.testing.assert_array_equal(coordination(c, target_thresh=2)["coordination_client_to_therapist"],
+                                  full.coordination_client_to_therapist)

@@ -34,7 +34,7 @@ def test_bounds_symmetry_and_definedness(conv, window):
         v = getattr(res, name)
         assert np.all(np.isnan(v) | ((v >= 0) & (v <= 1)))
     # coordination is a difference of two probabilities
-    for v in (res.coordination_therapist_client, res.coordination_client_therapist):
+    for v in (res.coordination_therapist_to_client, res.coordination_client_to_therapist):
         assert np.all(np.isnan(v) | ((v >= -1) & (v <= 1)))
     # turn-level values exist only at client/therapist speaker changes
     change = np.zeros(len(role), dtype=bool)
@@ -47,7 +47,7 @@ def test_bounds_symmetry_and_definedness(conv, window):
     np.testing.assert_array_equal(sw.lsm, res.lsm)
     np.testing.assert_array_equal(sw.rlsm, res.rlsm)
     np.testing.assert_array_equal(sw.rlsm_client, res.rlsm_therapist)
-    np.testing.assert_array_equal(sw.coordination_therapist_client, res.coordination_client_therapist)
+    np.testing.assert_array_equal(sw.coordination_therapist_to_client, res.coordination_client_to_therapist)
     np.testing.assert_array_equal(sw.lsm_prev, res.lsm_prev)
 
 

@@ -568,9 +568,9 @@ def nclid(corpus: Corpus, vectors=None, *, k: int = 3, denominator: str = "sum",
     Returns
     -------
     dict of str -> numpy.ndarray of float64, shape (n_conversations,)
-        Keys ``uclid_client_therapist``, ``nclid_client_therapist`` (anchor client, coordinator
-        therapist: how closely the therapist follows the client), ``uclid_therapist_client``,
-        ``nclid_therapist_client`` and ``nclid`` (mean of the two directions); in approximate
+        Keys ``uclid_therapist_to_client``, ``nclid_therapist_to_client`` (anchor client, coordinator
+        therapist: how closely the therapist follows the client), ``uclid_client_to_therapist``,
+        ``nclid_client_to_therapist`` and ``nclid`` (mean of the two directions); in approximate
         modes every key carries the suffix ``_<mode>``. Conversations without both roles: NaN.
         No valid anchor: uCLiD = +inf; normaliser infinite or zero: nCLiD = +inf (as the public
         code). Lower = more coordination.
@@ -612,15 +612,15 @@ def nclid(corpus: Corpus, vectors=None, *, k: int = 3, denominator: str = "sum",
     n = corpus.n_conversations
     nt = resolve_threads(n_threads)
     res = {}
-    for anchor, coord, name in ((CLIENT, THERAPIST, "client_therapist"),
-                                (THERAPIST, CLIENT, "therapist_client")):
+    for anchor, coord, name in ((CLIENT, THERAPIST, "therapist_to_client"),
+                                (THERAPIST, CLIENT, "client_to_therapist")):
         u = np.empty(n)
         nc = np.empty(n)
         reduce_(off, role, mat_off, mat, int(k), anchor, coord, denominator == "mean", u, nc, nt)
         res[f"uclid_{name}"] = u
         res[f"nclid_{name}"] = nc
     with np.errstate(invalid="ignore"):
-        res["nclid"] = (res["nclid_client_therapist"] + res["nclid_therapist_client"]) / 2
+        res["nclid"] = (res["nclid_therapist_to_client"] + res["nclid_client_to_therapist"]) / 2
     if mode != "exact":
         res = {f"{key}_{mode}": v for key, v in res.items()}
     return res

@@ -2,9 +2,9 @@
 
 ``wmd`` writes the per-turn column ``wmd_prev``: the exact WMD between a turn and the
 immediately preceding turn of its conversation (null for the first turn; +inf when either turn
-has no in-vocabulary token). ``nclid`` writes, per conversation, ``uclid_client_therapist``,
-``nclid_client_therapist`` (anchor client, coordinator therapist: how closely the therapist
-follows the client), ``uclid_therapist_client``, ``nclid_therapist_client`` and ``nclid`` (mean
+has no in-vocabulary token). ``nclid`` writes, per conversation, ``uclid_therapist_to_client``,
+``nclid_therapist_to_client`` (anchor client, coordinator therapist: how closely the therapist
+follows the client), ``uclid_client_to_therapist``, ``nclid_client_to_therapist`` and ``nclid`` (mean
 of the two directions); approximate modes write the same names with a ``_<mode>`` suffix.
 Definitions: METRICS.md §2-3; computation API in :mod:`fastmetrics.metrics.ot`.
 """
@@ -105,8 +105,8 @@ FAMILY_NCLID = MetricFamily(
     description="uCLiD / nCLiD linguistic coordination by WMD, both directions",
     compute=_compute_nclid,
     needs=frozenset({"tokens", "vectors"}),
-    conversation_columns=("uclid_client_therapist", "nclid_client_therapist",
-                          "uclid_therapist_client", "nclid_therapist_client", "nclid"),
+    conversation_columns=("uclid_therapist_to_client", "nclid_therapist_to_client",
+                          "uclid_client_to_therapist", "nclid_client_to_therapist", "nclid"),
     options=VECTOR_OPTIONS + (
         Option("nclid_k", 3, "nCLiD: next k coordinator utterances compared with each anchor",
                Integer(low=1)),

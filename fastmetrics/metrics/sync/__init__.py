@@ -23,8 +23,8 @@ Definitions (docs METRICS.md section 4):
   C^m(b, a) = #(reply has m and target has m) / #(target has m) - #(reply has m) / #(replies),
   defined when at least ``target_thresh`` (default 3) targets exhibit m. Eight markers (the
   categories without negations). The per-conversation score is the mean over defined markers,
-  which is ConvoKit's aggregate 3 for one speaker. ``coordination_therapist_client`` is the
-  therapist (replying) coordinating to the client, ``coordination_client_therapist`` the
+  which is ConvoKit's aggregate 3 for one speaker. ``coordination_therapist_to_client`` is the
+  therapist (replying) coordinating to the client, ``coordination_client_to_therapist`` the
   reverse.
 
 Only the roles client (0) and therapist (1) take part; turns of role "other" break adjacency.
@@ -48,7 +48,7 @@ class SyncResult:
     """Synchrony metrics of a corpus.
 
     Per conversation (float64, shape (n_conversations,)): ``lsm``, ``rlsm``, ``rlsm_client``,
-    ``rlsm_therapist``, ``coordination_therapist_client``, ``coordination_client_therapist``.
+    ``rlsm_therapist``, ``coordination_therapist_to_client``, ``coordination_client_to_therapist``.
     Per turn (float64, shape (n_turns,)): ``lsm_prev``, ``rlsm_turn``, ``rlsm_window``.
     """
 
@@ -56,8 +56,8 @@ class SyncResult:
     rlsm: np.ndarray
     rlsm_client: np.ndarray
     rlsm_therapist: np.ndarray
-    coordination_therapist_client: np.ndarray
-    coordination_client_therapist: np.ndarray
+    coordination_therapist_to_client: np.ndarray
+    coordination_client_to_therapist: np.ndarray
     lsm_prev: np.ndarray
     rlsm_turn: np.ndarray
     rlsm_window: np.ndarray
@@ -245,7 +245,7 @@ def coordination(corpus, *, lexicon: Lexicon | str | None = None, target_thresh:
 
     Returns
     -------
-    dict with ``coordination_therapist_client`` and ``coordination_client_therapist``
+    dict with ``coordination_therapist_to_client`` and ``coordination_client_to_therapist``
     (float64, shape (n_conversations,)); NaN when no marker meets ``target_thresh``.
 
     Notes
@@ -253,5 +253,5 @@ def coordination(corpus, *, lexicon: Lexicon | str | None = None, target_thresh:
     Danescu-Niculescu-Mizil, Lee, Pang & Kleinberg (2012); see :func:`synchrony`.
     """
     res = synchrony(corpus, lexicon=lexicon, target_thresh=target_thresh, n_threads=n_threads)
-    return {"coordination_therapist_client": res.coordination_therapist_client,
-            "coordination_client_therapist": res.coordination_client_therapist}
+    return {"coordination_therapist_to_client": res.coordination_therapist_to_client,
+            "coordination_client_to_therapist": res.coordination_client_to_therapist}

@@ -61,8 +61,8 @@ def _rlsm(corpus, ctx: Context) -> MetricResult:
 def _coordination(corpus, ctx: Context) -> MetricResult:
     res, src = _result(corpus, ctx)
     return MetricResult(conversations={
-        "coordination_therapist_client": res.coordination_therapist_client,
-        "coordination_client_therapist": res.coordination_client_therapist},
+        "coordination_therapist_to_client": res.coordination_therapist_to_client,
+        "coordination_client_to_therapist": res.coordination_client_to_therapist},
         metadata=_meta(src, ctx))
 
 
@@ -82,5 +82,5 @@ RLSM = MetricFamily(
 COORDINATION = MetricFamily(
     name="coordination", description="function-word coordination therapist->client and client->therapist",
     compute=_coordination, needs=frozenset({"tokens"}),
-    conversation_columns=("coordination_therapist_client", "coordination_client_therapist"),
+    conversation_columns=("coordination_therapist_to_client", "coordination_client_to_therapist"),
     options=(DICTIONARY, THRESHOLD), operations=_OPERATIONS, reference="Danescu-Niculescu-Mizil et al. 2012 (ConvoKit Coordination)")
