@@ -38,7 +38,7 @@ def _ref_conv(v, role, role_filter, threshold):
     k = n // 3
     if k:
         f["late_minus_early"] = y[-k:].mean() - y[:k].mean()
-    f["auc"] = np.trapezoid(y) / n
+    f["auc"] = np.trapezoid(y, x=np.linspace(0.0, 1.0, n)) if n >= 2 else y[0]
     if n >= 3:
         f["volatility"] = np.std(np.diff(y), ddof=1)
     f["max_drawdown"] = max(y[i] - y[j] for i in range(n) for j in range(i, n))
@@ -89,7 +89,7 @@ def test_short_conversations_by_hand():
     assert np.isnan(f["mean"][0]) and f["mean"][1] == 5.0 and f["mean"][2] == 2.0
     assert np.isnan(f["slope"][1]) and f["slope"][2] == 2.0            # x = 0, 1
     assert np.isnan(f["late_minus_early"][2])                          # n // 3 == 0
-    assert f["auc"][1] == 0.0 and f["auc"][2] == 1.0                   # (1 + 3) / 2 / 2
+    assert f["auc"][1] == 5.0 and f["auc"][2] == 2.0                   # one point; (1 + 3) / 2 over [0, 1]
     assert np.isnan(f["volatility"][2])
     assert f["max_drawdown"][1] == 0.0 and f["max_drawdown"][2] == 0.0
     assert f["rlver_reward"][0] == 0.3                                 # starts at 30
@@ -244,3 +244,16 @@ def test_family_treats_infinite_metric_values_as_missing():
         assert means == [1.0, 2.5]
     finally:
         unregister("inf_series")
+
+
+def test_auc_is_position_normalised():
+    """A constant series c has AUC c whatever its length (METRICS.md §6)."""
+    for T in (1, 2, 3, 30):
+        f = trajectory_features(np.array([0, T]), np.full(T, 1.0))
+        assert f["auc"][0] == pytest.approx(1.0, abs=1e-12)
+    f = trajectory_features(np.array([0, 3, 33]), np.concatenate([np.full(3, 2.5), np.full(30, 2.5)]))
+    assert f["auc"].tolist() == pytest.approx([2.5, 2.5])
+    # a ramp 0..1 has area 1/2 at every length
+    for T in (2, 5, 40):
+        f = trajectory_features(np.array([0, T]), np.linspace(0.0, 1.0, T))
+        assert f["auc"][0] == pytest.approx(0.5)

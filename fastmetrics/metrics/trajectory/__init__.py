@@ -12,7 +12,9 @@ feature             definition over the conversation's points (turns with a valu
 ``slope``           OLS slope of value on normalised position x = turn position / (T - 1),
                     T the conversation's number of turns (NaN with < 2 points)
 ``late_minus_early`` mean of the last n//3 points minus mean of the first n//3 (NaN if n < 3)
-``auc``             trapezoid area over the points (unit spacing) / n (0 for one point)
+``auc``             trapezoid area over the points at x = i / (n - 1) (i = 0..n-1), i.e. the
+                    area with unit spacing / (n - 1): position-normalised, a constant c has
+                    AUC c at any length; the value itself for one point
 ``volatility``      sample SD (ddof 1) of first differences (NaN if n < 3)
 ``min``             minimum
 ``max_drawdown``    largest drop from a running maximum to a later value (>= 0)
@@ -92,7 +94,7 @@ def trajectory_features(conv_offsets, values, role=None, *, role_filter: str | i
     >>> import numpy as np
     >>> f = trajectory_features(np.array([0, 3]), np.array([1.0, 2.0, 4.0]))
     >>> float(f["slope"][0]), float(f["auc"][0])
-    (3.0, 1.5)
+    (3.0, 2.25)
     """
     off = np.ascontiguousarray(conv_offsets, dtype=np.int64)
     if off.ndim != 1 or len(off) < 1 or off[0] != 0 or np.any(np.diff(off) < 0):

@@ -5,7 +5,8 @@ role matches ``role_filter`` when it is >= 0), in dialogue order; x = position /
 the turn's normalised position in the conversation (0 when T = 1). One pass collects
 count, sum, first, last, min, running-peak drawdown and the first value under the threshold; a
 second pass over the same points computes the centred OLS slope, the late-minus-early
-difference, the trapezoid AUC and the SD of first differences. The dyadic convergence slope
+difference, the position-normalised trapezoid AUC (over x = i / (n - 1), i the point's rank, so a
+constant c has AUC c whatever the length) and the SD of first differences. The dyadic convergence slope
 regresses |client value - therapist value| (a client turn and the therapist turn right after
 it) on the client turn's normalised position.
 
@@ -127,7 +128,8 @@ def trajectory_kernel(conv_offsets, values, role, role_filter, threshold, out):
             out[5, c] = sxy / sxx
         if k3 > 0:
             out[6, c] = late / k3 - early / k3
-        out[7, c] = trap / n
+        # position-normalised AUC: trapezoid over x = i / (n - 1), so a constant c gives c
+        out[7, c] = trap / (n - 1) if n >= 2 else first
         if d_n >= 2:
             d_mean = d_s / d_n
             ss = 0.0
