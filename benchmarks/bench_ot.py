@@ -51,8 +51,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, RESULTS, ROOT, cpu_model  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "tests"))
-from reference_ot import nbow, published_direction  # noqa: E402  (peer-side references)
+from fastmetrics.testing.reference_ot import nbow, published_direction  # noqa: E402  (peer-side references)
 
 
 def loadavg() -> str:

@@ -1,7 +1,7 @@
 """Optimal-transport engine: exact EMD, batched WMD, bounds, Sinkhorn, nCLiD, vectors, families.
 
 Every backend runs the same suite; references are POT ``ot.emd2`` / scipy ``linprog`` / gensim
-and a plain-loop nCLiD written from METRICS.md (tests/reference_ot.py).
+and a plain-loop nCLiD written from METRICS.md (fastmetrics/testing/reference_ot.py).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from fastmetrics import ot as fo
 from fastmetrics.corpus import Corpus
 from fastmetrics.errors import InputError
 from fastmetrics.vectors import WordVectors, load_vectors
-from reference_ot import emd_linprog, nclid_reference, wmd_reference
+from fastmetrics.testing.reference_ot import emd_linprog, nclid_reference, wmd_reference
 
 ot = pytest.importorskip("ot", reason="POT is the test oracle (pip install -e '.[test]')")
 
@@ -177,7 +177,7 @@ def test_lower_bounds_match_their_definitions(backend, table, rng):
     rw = fo.wmd_pairs(docs, i, j, table, backend=backend, method="rwmd")
     wc = fo.wmd_pairs(docs, i, j, table, backend=backend, method="wcd")
     index = {w: q for q, w in enumerate(table.words.to_pylist())}
-    from reference_ot import nbow
+    from fastmetrics.testing.reference_ot import nbow
     mat = np.asarray(table.matrix)
     for q, (x, y) in enumerate(zip(i, j)):
         r1, w1 = nbow(docs[x], index)
@@ -251,7 +251,7 @@ def test_sinkhorn_matches_pot_log_domain(table, rng):
     i, j = np.triu_indices(len(docs), 1)
     val, _, conv = fo.sinkhorn_pairs(docs, i, j, table, reg=0.1, max_iter=5000, tol=1e-12)
     index = {w: q for q, w in enumerate(table.words.to_pylist())}
-    from reference_ot import nbow
+    from fastmetrics.testing.reference_ot import nbow
     mat = np.asarray(table.matrix)
     for q, (x, y) in enumerate(zip(i, j)):
         r1, w1 = nbow(docs[x], index)

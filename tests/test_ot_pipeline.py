@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import BACKENDS
-from reference_ot import published_direction
+from fastmetrics.testing.reference_ot import published_direction
 
 gensim = pytest.importorskip("gensim", reason="gensim is the reference for wmdistance")
 

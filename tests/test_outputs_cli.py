@@ -48,7 +48,7 @@ def test_demo_end_to_end(tmp_path, capsys):
 
 
 def test_n_tokens_matches_reference(tmp_path):
-    from reference import tokenize_ref
+    from fastmetrics.testing.reference import tokenize_ref
 
     res = fm.score(demo_path())
     texts = res.turns.column("text").to_pylist()

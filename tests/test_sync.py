@@ -1,5 +1,5 @@
 """Style synchrony (LSM, rLSM, windows, coordination) against the naive references of
-tests/reference_sync.py, hand-worked rLSM missing-data cases, and invariance checks."""
+fastmetrics/testing/reference_sync.py, hand-worked rLSM missing-data cases, and invariance checks."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import reference_sync as ref
+import fastmetrics.testing.reference_sync as ref
 from fastmetrics import Corpus, InputError
 from fastmetrics.lexicon import CATEGORIES, builtin_lexicon
 from fastmetrics.sync import category_counts, sync_from_counts, synchrony

@@ -10,7 +10,7 @@ from fastmetrics.tokens import tokenize
 from fastmetrics.metrics.basic import token_stats
 
 from conftest import BACKENDS
-from reference import token_stats_ref, tokenize_ref
+from fastmetrics.testing.reference import token_stats_ref, tokenize_ref
 
 
 def test_tokenize_matches_python_re():
