@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 from .errors import InputError
 
-__all__ = ["Constraint", "Integer", "Real", "Choice", "Boolean", "Text", "ListOf", "Option",
+__all__ = ["Constraint", "Integer", "Real", "Choice", "Boolean", "Text", "ExistingPath", "ListOf", "Option",
            "WINDOW", "MODEL_DIR", "CACHE_DIR"]
 
 
@@ -212,6 +212,41 @@ class Text(Constraint):
 
 
 @dataclass(frozen=True)
+class ExistingPath(Constraint):
+    """A path to an existing file (``kind="file"``) or folder (``"dir"``); "" means "not set";
+    ``specials`` are names that are not paths (e.g. ``builtin``)."""
+
+    kind: str = "file"
+    specials: tuple[str, ...] = ()
+    what: str = ""
+
+    def describe(self) -> str:
+        base = self.what or f"a path to an existing {'folder' if self.kind == 'dir' else 'file'}"
+        return base + (f" or one of {', '.join(self.specials)}" if self.specials else "")
+
+    def coerce(self, value: Any, name: str) -> str:
+        if value is None:
+            return ""
+        if hasattr(value, "__fspath__"):
+            value = str(value)
+        if not isinstance(value, str):
+            raise _fail(name, value, self.describe())
+        if value == "" or value in self.specials:
+            return value
+        import os
+
+        ok = os.path.isdir(value) if self.kind == "dir" else os.path.isfile(value)
+        if not ok:
+            why = "no such file or folder" if not os.path.exists(value) else \
+                ("not a folder" if self.kind == "dir" else "not a file")
+            raise _fail(name, f"{value} ({why})", self.describe())
+        return value
+
+    def invalid_examples(self) -> list:
+        return [3, "/nonexistent/fastmetrics-missing-path"]
+
+
+@dataclass(frozen=True)
 class ListOf(Constraint):
     """A list of items (a repeatable CLI flag; the API takes a list or one item)."""
 
@@ -262,6 +297,6 @@ WINDOW = Option("window", 8, "W, window length in turns (rolling-window rLSM: ea
                 "last W own turns; embedding synchrony: the last W turns)", Integer(low=1))
 MODEL_DIR = Option("model_dir", "", "sentence encoder directory with model.onnx + tokenizer.json "
                    "(empty: built-in all-MiniLM-L6-v2, int8 ONNX)",
-                   Text("a directory holding model.onnx and tokenizer.json"))
+                   ExistingPath("dir", what="a folder holding model.onnx and tokenizer.json"))
 CACHE_DIR = Option("cache_dir", "", "embedding cache folder (empty: $FASTMETRICS_CACHE_DIR or "
                    "~/.cache/fastmetrics/embeddings; 'none': no cache)", Text("a folder, or 'none'"))

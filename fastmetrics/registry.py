@@ -63,17 +63,13 @@ class MetricResult:
 
 
 class OptionValues(dict):
-    """Option values by name: given values validated, declared defaults for the rest.
+    """Option values by name, with the declared default for an option not given.
 
-    A :class:`Context` built by the engine holds exactly the validated options of its run's
-    families; one built by hand (a test, a notebook calling ``family.compute``) may name only
-    some: the others then read as their declared defaults, the one place defaults live.
+    A :class:`Context` built by the engine holds exactly the options of its run's families,
+    validated by :func:`validate_options`; one built by hand (a test, a notebook calling
+    ``family.compute``) may name only some: the others then read as their declared defaults,
+    the one place defaults live.
     """
-
-    def __init__(self, values: Mapping[str, Any] | None = None):
-        known = all_options()
-        super().__init__({k: (known[k].validate(v) if k in known else v)
-                          for k, v in (values or {}).items()})
 
     def __missing__(self, key: str) -> Any:
         opt = all_options().get(key)
@@ -92,8 +88,8 @@ class Context:
     Attributes
     ----------
     options : OptionValues
-        Validated option values by name, defaults filled in (:func:`validate_options`;
-        a dict given here is validated too).
+        Validated option values by name, defaults filled in (:func:`validate_options`); an
+        option not given reads as its declared default.
     n_threads : int
         The resolved thread count.
     backend : str
@@ -180,6 +176,17 @@ class MetricFamily:
     operations: tuple[str, ...] = ()
     after: tuple[str, ...] = ()  # families whose columns this one reads; ("*",) = after all
     reference: str = ""
+    #: Regular expressions of conversation columns named at run time (trajectory features).
+    column_patterns: tuple[str, ...] = ()
+
+    def declares(self, column: str, level: str) -> bool:
+        """True when ``column`` at ``level`` ("turn" or "conversation") is one of this family's."""
+        import re
+
+        if level == "turn":
+            return column in self.turn_columns
+        return column in self.conversation_columns or any(
+            re.fullmatch(p, column) for p in self.column_patterns)
 
     def __post_init__(self):
         bad = set(self.needs) - NEEDS

@@ -154,20 +154,6 @@ def test_wmd_float32_table_close_to_float64(backend, table, rng):
     assert close(d32, d64, rtol=1e-5)
 
 
-@pytest.mark.filterwarnings("ignore::fastmetrics.errors.ConvergenceWarning")
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_results_do_not_depend_on_thread_count(backend, table, rng):
-    docs = random_docs(rng, 60)
-    corpus = corpus_of(docs, [20, 25, 15])
-    i, j = np.triu_indices(60, 1)
-    for method in ("exact", "rwmd", "wcd"):
-        d1 = fo.wmd_pairs(corpus, i, j, table, backend=backend, method=method, n_threads=1)
-        d2 = fo.wmd_pairs(corpus, i, j, table, backend=backend, method=method, n_threads=2)
-        np.testing.assert_array_equal(d1, d2)
-    s1 = fo.sinkhorn_pairs(corpus, i[:200], j[:200], table, reg=0.1, tol=1e-6, n_threads=1)
-    s2 = fo.sinkhorn_pairs(corpus, i[:200], j[:200], table, reg=0.1, tol=1e-6, n_threads=2)
-    for x, y in zip(s1, s2):
-        np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

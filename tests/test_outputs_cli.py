@@ -64,13 +64,6 @@ def test_csv_and_no_text(tmp_path):
     assert len(pd.read_csv(out / "conversations.csv")) == 36
 
 
-def test_chunking_does_not_change_results(tmp_path):
-    a = fm.score(demo_path(), out_dir=tmp_path / "a", chunk_turns=40)
-    b = fm.score(demo_path(), out_dir=tmp_path / "b", chunk_turns=0)
-    assert a.turns.drop_columns([]).equals(b.turns)
-    assert a.conversations.equals(b.conversations)
-    c = fm.score(demo_path(), n_threads=1)
-    assert c.turns.column("n_types").equals(a.turns.column("n_types"))
 
 
 def test_api_accepts_tables_and_corpus():

@@ -175,18 +175,6 @@ def test_same_speaker_and_other_role_break_pairs():
     assert np.isfinite(res.lsm[0])
 
 
-def test_thread_and_chunk_invariance(rng):
-    convs = _random_convs(rng, 80)
-    c = _corpus(convs)
-    a = synchrony(c, n_threads=1)
-    b = synchrony(c, n_threads=2)
-    for f in a.__dataclass_fields__:
-        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
-    parts = [synchrony(p) for p in c.chunks(97)]
-    for f in ("lsm", "rlsm", "coordination_therapist_to_client"):
-        np.testing.assert_array_equal(getattr(a, f), np.concatenate([getattr(p, f) for p in parts]))
-    for f in ("lsm_prev", "rlsm_turn", "rlsm_window"):
-        np.testing.assert_array_equal(getattr(a, f), np.concatenate([getattr(p, f) for p in parts]))
 
 
 def test_bad_input():

@@ -110,17 +110,6 @@ def test_convergence_by_hand():
     assert f["convergence"][0] == pytest.approx(-5.0)
 
 
-def test_thread_and_chunk_invariance(rng):
-    off, v, role = _random(rng, 300)
-    a = trajectory_features(off, v, role, n_threads=1)
-    b = trajectory_features(off, v, role, n_threads=2)
-    half = len(off) // 2
-    off1, off2 = off[:half + 1], off[half:] - off[half]
-    c1 = trajectory_features(off1, v[:off[half]], role[:off[half]])
-    c2 = trajectory_features(off2, v[off[half]:], role[off[half]:])
-    for f in FEATURES:
-        np.testing.assert_array_equal(a[f], b[f])
-        np.testing.assert_array_equal(a[f], np.concatenate([c1[f], c2[f]]))
 
 
 def test_bad_input():
@@ -202,27 +191,6 @@ def test_pipeline_end_to_end_matches_direct_calls():
     assert "rlsm_window_convergence" in conv.column_names
 
 
-def test_pipeline_chunk_size_invariance():
-    """Whole-pipeline results do not depend on the chunk size."""
-    import fastmetrics as fm
-
-    rng = np.random.default_rng(11)
-    words = ["i", "feel", "so", "sad", "you", "are", "not", "alone", "the", "good", "but", "a"]
-    rows = [{"conversation_id": f"c{c:02d}", "turn": t,
-             "speaker": ["usr", "sys"][t if t < 2 else int(rng.integers(0, 2))],
-             "text": " ".join(rng.choice(words, int(rng.integers(0, 9)))) or "..."}
-            for c in range(15) for t in range(int(rng.integers(2, 12)))]
-    table = pa.Table.from_pylist(rows)
-    kw = dict(metrics=["lsm", "rlsm", "coordination", "emotion", "trajectory"], window=3,
-              trajectory=["valence", "valence:client", "rlsm_window:therapist"])
-    whole = fm.score(fm.load(table), **kw)
-    parts = fm.score(fm.load(table), chunk_turns=9, **kw)
-    assert whole.conversations.num_rows == parts.conversations.num_rows == 15
-    for name in whole.conversations.column_names:
-        np.testing.assert_array_equal(whole.conversations.column(name).to_numpy(zero_copy_only=False),
-                                      parts.conversations.column(name).to_numpy(zero_copy_only=False))
-    for name in ("lsm_prev", "rlsm_turn", "rlsm_window", "valence"):
-        np.testing.assert_array_equal(whole.turns.column(name).to_numpy(), parts.turns.column(name).to_numpy())
 
 
 def test_family_treats_infinite_metric_values_as_missing():

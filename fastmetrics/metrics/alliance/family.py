@@ -10,7 +10,7 @@ item scores go to ``alliance_items.parquet``. Definitions: METRICS.md section 5.
 from __future__ import annotations
 
 
-from ...options import CACHE_DIR, MODEL_DIR, Boolean, Option, Text
+from ...options import CACHE_DIR, MODEL_DIR, Boolean, ExistingPath, Option, Text
 from ...registry import Context, MetricFamily, MetricResult
 
 __all__ = ["FAMILY"]
@@ -24,7 +24,7 @@ OPTIONS = (
     Option("anchors", "builtin",
            "alliance item anchors: 'builtin' (statements written for fastmetrics, not WAI items) "
            "or a JSON/CSV file with the 36 client-form and 36 therapist-form items",
-           Text("'builtin' or a JSON/CSV anchor file", allow_empty=False)),
+           ExistingPath("file", specials=("builtin",), what="a JSON/CSV anchor file")),
     Option("compass_compat", False,
            "alliance: count turns within each speaker and pair the k-th client turn with the "
            "k-th therapist turn, as the COMPASS code does", Boolean()),

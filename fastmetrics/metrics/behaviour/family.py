@@ -91,7 +91,8 @@ FAMILY = MetricFamily(
     description="BOLT behaviour per supporter turn (ESConv strategies or prototype classifier) and rates",
     compute=_compute,
     turn_columns=("behaviour",),  # embeddings are computed lazily, only for the prototype source
-    conversation_columns=tuple(f"bolt_{b}_rate" for b in BEHAVIOURS) + ("bolt_n_labelled",),
+    conversation_columns=(tuple(f"bolt_{b}_rate" for b in BEHAVIOURS)
+                          + tuple(f"bolt_{b}_given_neg_rate" for b in BEHAVIOURS) + ("bolt_n_labelled",)),
     options=(
         Option("behaviour_source", "auto",
                "behaviour labels from 'strategy' annotations, a 'prototype' classifier, or 'auto'",

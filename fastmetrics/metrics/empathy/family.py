@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...options import CACHE_DIR, MODEL_DIR, Option, Text
+from ...options import CACHE_DIR, MODEL_DIR, ExistingPath, Option, Text
 from ...registry import Context, MetricFamily, MetricResult
 
 __all__ = ["FAMILY"]
@@ -111,9 +111,9 @@ FAMILY = MetricFamily(
                   "empathy_proto_advice", "empathy_proto"),
     options=(
         Option("empathy_anchors", "", "JSON file of empathy anchor statements; empty: the built-in "
-               "anchors", Text("a path to a JSON anchor file")),
+               "anchors", ExistingPath("file", what="a path to a JSON anchor file")),
         Option("empathy_onnx", "", "ONNX classifier over turn embeddings to use instead of the "
-               "anchors; empty: none", Text("a path to an .onnx file")),
+               "anchors; empty: none", ExistingPath("file", what="a path to an .onnx file")),
         MODEL_DIR,
         CACHE_DIR,
     ),

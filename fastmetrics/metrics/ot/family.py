@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ...options import Boolean, Choice, Integer, Option, Text
+from ...options import Boolean, Choice, ExistingPath, Integer, Option, Text
 from ...registry import Context, MetricFamily, MetricResult
 
 __all__ = ["FAMILY_WMD", "FAMILY_NCLID", "VECTOR_OPTIONS"]
@@ -22,7 +22,7 @@ VECTOR_OPTIONS = (
     Option("vectors", "glove-6b-50d",
            "word vectors for WMD: 'glove-6b-50d' (default, GloVe 6B 50-d) or a path to word2vec "
            ".bin / word2vec, fastText or GloVe text / .npy matrix with <stem>.vocab.txt",
-           Text("'glove-6b-50d' or a path to a word-vector file", allow_empty=False)),
+           ExistingPath("file", specials=("glove-6b-50d",), what="a path to a word-vector file")),
     Option("ground_cost", "euclidean", "WMD ground cost between word vectors",
            Choice(("euclidean", "cosine"))),
     Option("normalize_vectors", True, "L2-normalise word vectors before WMD (gensim 4 default)",

@@ -7,13 +7,13 @@ the project's own (not LIWC); ``--dictionary FILE`` (a LIWC-format ``.dic``) rep
 """
 from __future__ import annotations
 
-from ...options import WINDOW, Integer, Option, Text
+from ...options import WINDOW, ExistingPath, Integer, Option, Text
 from ...registry import Context, MetricFamily, MetricResult
 
 __all__ = ["LSM", "RLSM", "COORDINATION", "DICTIONARY", "THRESHOLD"]
 
 DICTIONARY = Option("dictionary", "", "LIWC-format .dic file replacing the built-in (non-LIWC) "
-                    "function-word lists (empty: the built-in lists)", Text("a path to a LIWC .dic file"))
+                    "function-word lists (empty: the built-in lists)", ExistingPath("file", what="a path to a LIWC .dic file"))
 THRESHOLD = Option("coordination_threshold", 3, "coordination: minimum target turns exhibiting a "
                    "marker (ConvoKit target_thresh)", Integer(low=1))
 _OPERATIONS = ("category_counts", "sync_from_counts")

@@ -93,6 +93,7 @@ FAMILY = MetricFamily(
     needs=frozenset({"columns"}),
     options=OPTIONS,
     operations=("trajectory",),
+    column_patterns=(r".+_(" + "|".join(BASE_FEATURES) + r"|first_below|convergence|rlver_reward)",),
     after=("*",),
     reference="METRICS.md 6 and 8; RLVER (Wang et al. 2025) for the reward",
 )
