@@ -13,7 +13,7 @@
  * enters, smallest blocking index leaves), which cannot cycle, so the solver always ends at an
  * optimal basis; FM_MAX_ITER is returned only if Bland's phase also exceeds its (very large)
  * limit. The result is exact up to floating-point rounding: pricing uses a tolerance of
- * 1e-13 * max|C|.
+ * FM_EMD_PRICE_TOL * max|C| (fastmetrics.h).
  *
  * Word mover's distance: bags are (rows, weights) per turn, CSR-like with a start and length
  * per turn. Pairs are grouped into tasks; a task names a range of turns (normally one
@@ -26,7 +26,7 @@
  * thread owns its scratch. Every pair's value depends only on its own inputs, so results do
  * not depend on the thread count or the schedule.
  * Memory: per thread, n_rows * 12 bytes of stamps plus the task's u*u memo (u = distinct words
- * of the task; the memo is skipped when u > 2048) plus O(n1 * n2 + (n1 + n2)^2) solver scratch.
+ * of the task; the memo is skipped when u > FM_MEMO_MAX_U) plus O(n1 * n2 + (n1 + n2)^2) solver scratch.
  * Numerics: the solver works in double whatever the table dtype; ground costs are computed in
  * the table dtype (a float64 table reproduces scipy's cdist on the same vectors). Outputs are
  * double.

@@ -21,7 +21,7 @@ gives each thread a similar amount of work); per-thread scratch
 (stamps, memo) allocated once before the loop and indexed by ``numba.get_thread_id()``, solver
 scratch once per task. Every pair's value depends only on its inputs, so results do not depend
 on the thread count.
-Memory: per task, a u*u memo (u = distinct words of the task, skipped when u > 2048) and
+Memory: per task, a u*u memo (u = distinct words of the task, skipped when u > FM_MEMO_MAX_U) and
 O(n1 * n2 + (n1 + n2)^2) solver scratch per pair.
 Numerics: the simplex works in float64; costs are computed in the table dtype. No fastmath.
 """
