@@ -232,29 +232,38 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
               "sources": src.names, "spec": spec.__dict__, "keep_text": keep_text,
               "chunk_turns": chunk_turns, "backend": backend, "version": __version__}
     plan = Plan(families=families, options=opts, n_threads=n, backend=backend, keep_text=keep_text)
-    bar = Progress(enabled=progress, total=src.total_turns, unit="turns")
+    position = None
+    if progress and src.total_turns is None and src.files:  # text inputs: progress in bytes read
+        from .engine.position import InputPosition
+
+        position = InputPosition(src.files)
+    bar = Progress(enabled=progress, total=src.total_turns if position is None else position.total,
+                   unit="turns" if position is None else "bytes")
     run_dir = None
+    failed = True
     try:
         if out_dir is not None:
             from .engine.outputs import RunDir, input_fingerprint
 
             run_dir = RunDir(out_dir, params, input_fingerprint(src.files), resume=resume,
                              restart=restart)
-        run = run_local(plan, src.chunks, run_dir=run_dir, progress=bar)
-        bar.close()
+        run = run_local(plan, src.chunks, run_dir=run_dir, progress=bar, position=position)
         if run.n_conversations == 0:
             where = f" ({problems.records[0]['source']})" if problems.records else ""
             raise InputError(f"no valid conversations to score{where}")
         warn_renamed(run.renamed)
         metadata = _metadata(run, families, params, problems)
         if run_dir is None:
-            return ScoreResult(metadata=metadata, skipped=list(problems.records), files={},
-                               tables=_concat(run, metadata))
-        files = run_dir.finish(metadata, csv=csv,
-                               skipped=list(problems.records) if on_error == "skip" else None)
-        return ScoreResult(metadata=metadata, skipped=list(problems.records), files=files)
+            result = ScoreResult(metadata=metadata, skipped=list(problems.records), files={},
+                                 tables=_concat(run, metadata))
+        else:
+            files = run_dir.finish(metadata, csv=csv,
+                                   skipped=list(problems.records) if on_error == "skip" else None)
+            result = ScoreResult(metadata=metadata, skipped=list(problems.records), files=files)
+        failed = False
+        return result
     finally:
-        bar.close()
+        bar.close(clear=failed)
         if run_dir is not None:
             run_dir.close()
 

@@ -31,6 +31,15 @@ def bar_enabled(quiet: bool = False, stream=None) -> bool:
         return False
 
 
+def _terminal_columns() -> int:
+    import os
+
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
 class Progress:
     """Progress over ``total`` units (turns, bytes, steps), advanced in weighted steps.
 
@@ -44,17 +53,28 @@ class Progress:
                  desc: str = "scoring"):
         self.enabled = bool(enabled)
         self._bar = None
-        if self.enabled:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=total, unit=f" {unit}", desc=desc, dynamic_ncols=True,
-                             file=sys.stderr, leave=True, smoothing=0.1)
+        self._spec = (total, unit, desc)
         self._done = 0.0        # units finished, as a float
         self._shown = 0         # units handed to the bar (an int)
         self._chunk = 0.0
         self._weights: list[float] = [1.0]
         self._step = 0
         self._in_step = 0.0
+
+    def _open(self) -> None:
+        """Draw the bar when the first work arrives (an input error before it draws nothing)."""
+        if self.enabled and self._bar is None:
+            total, unit, desc = self._spec
+            from tqdm.auto import tqdm
+
+            # a terminal that reports no size (some pseudo-terminals) gets a fixed width
+            sized = _terminal_columns() > 0
+            kw = dict(unit="B", unit_scale=True, unit_divisor=1024) if unit == "bytes" else \
+                dict(unit=f" {unit}")
+            if not sized:  # tqdm hides its bar on a terminal of 0 x 0: give it a size
+                kw.update(ncols=80, nrows=24)
+            self._bar = tqdm(total=total, desc=desc, dynamic_ncols=sized, file=sys.stderr,
+                             leave=True, smoothing=0.1, **kw)
 
     # -------------------------------------------------------------- internals
     def _position(self) -> float:
@@ -73,12 +93,14 @@ class Progress:
 
     # -------------------------------------------------------------- API
     def set_total(self, total: float | None) -> None:
+        self._spec = (total, *self._spec[1:])
         if self._bar is not None and total is not None:
             self._bar.total = total
             self._bar.refresh()
 
     def start_chunk(self, n_units: float, weights: Sequence[float] = (1.0,)) -> None:
         """Begin a chunk of ``n_units`` made of ``len(weights)`` steps."""
+        self._open()
         self._chunk = float(n_units)
         self._weights = [float(w) for w in weights] or [1.0]
         self._step = 0
@@ -103,6 +125,7 @@ class Progress:
 
     def skip(self, n_units: float) -> None:
         """Count units done earlier (a resumed chunk)."""
+        self._open()
         self._done += float(n_units)
         self._refresh()
 
@@ -111,7 +134,10 @@ class Progress:
         if self._bar is not None:
             self._bar.set_postfix_str(text, refresh=False)
 
-    def close(self) -> None:
+    def close(self, *, clear: bool = False) -> None:
+        """End the bar; ``clear`` erases it (a run that failed leaves only its error message)."""
         if self._bar is not None:
+            if clear:
+                self._bar.leave = False
             self._bar.close()
             self._bar = None

@@ -17,6 +17,7 @@ from .._threads import threads
 from ..corpus import Corpus
 from ..progress import Progress
 from .outputs import RunDir, corpus_digest
+from .position import InputPosition
 from .plan import Plan, score_chunk
 
 __all__ = ["LocalRun", "run_local"]
@@ -46,17 +47,26 @@ def _merge_ran(into: dict, ran: dict) -> None:
 
 
 def run_local(plan: Plan, chunks: Iterable[Corpus], *, run_dir: RunDir | None = None,
-              progress: Progress | None = None) -> LocalRun:
-    """Score every chunk; write parts to ``run_dir`` (or keep the tables when it is None)."""
+              progress: Progress | None = None, position: InputPosition | None = None) -> LocalRun:
+    """Score every chunk; write parts to ``run_dir`` (or keep the tables when it is None).
+
+    ``progress`` counts turns, or bytes of the inputs when ``position`` is given.
+    """
     t0 = time.perf_counter()
     out = LocalRun()
     progress = progress or Progress(enabled=False)
     ctx = plan.context()
     index = 0
+    read = 0.0
     with threads(plan.n_threads):
         for chunk in _nonempty(chunks, out):
             i = index
             index += 1
+            units = chunk.n_turns
+            if position is not None:
+                now = position.current(chunk.source)
+                if now is not None:
+                    units, read = now - read, now
             digest = corpus_digest(chunk) if run_dir is not None else ""
             out.digests.append(digest)
             out.n_turns += chunk.n_turns
@@ -69,9 +79,9 @@ def run_local(plan: Plan, chunks: Iterable[Corpus], *, run_dir: RunDir | None = 
                     out.renamed.update(rec.get("renamed", {}))
                     out.compute_seconds += float(rec.get("seconds", 0.0))
                     out.resumed_chunks += 1
-                    progress.skip(chunk.n_turns)
+                    progress.skip(units)
                     continue
-            res = score_chunk(chunk, plan, ctx, progress)
+            res = score_chunk(chunk, plan, ctx, progress, units=units)
             out.metadata.update(res.metadata)
             _merge_ran(out.ran, res.ran)
             out.renamed.update(res.renamed)

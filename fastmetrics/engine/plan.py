@@ -125,7 +125,8 @@ def _carry(out: dict, carried: dict, reserved: set[str], renamed: dict[str, str]
     return names
 
 
-def score_chunk(corpus: Corpus, plan: Plan, ctx: Context | None = None, progress=None) -> ChunkOutput:
+def score_chunk(corpus: Corpus, plan: Plan, ctx: Context | None = None, progress=None,
+                units: float | None = None) -> ChunkOutput:
     """Score one chunk of whole conversations with every family of the plan.
 
     Parameters
@@ -136,6 +137,8 @@ def score_chunk(corpus: Corpus, plan: Plan, ctx: Context | None = None, progress
         The run's context (its run-wide resources are reused across chunks); a new one from
         the plan otherwise. Its chunk cache is cleared before returning.
     progress : fastmetrics.progress.Progress, optional
+    units : float, optional
+        The chunk's size in the progress bar's unit (default: its number of turns).
 
     Returns
     -------
@@ -154,7 +157,7 @@ def score_chunk(corpus: Corpus, plan: Plan, ctx: Context | None = None, progress
     extra: dict[str, list[pa.Table]] = {}
     meta: dict[str, str] = {}
     if progress is not None:
-        progress.start_chunk(corpus.n_turns, plan.weights)
+        progress.start_chunk(corpus.n_turns if units is None else units, plan.weights)
         ctx.on_progress = progress.fraction
     try:
         for fam in plan.families:
