@@ -51,10 +51,14 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
     return next(csv.reader([line], delimiter=delimiter))
 
 
-def _arrow_batches(path: Path, fmt: str, spec: TableSpec, whole: bool = False) -> Iterator[pa.RecordBatch]:
+def _arrow_batches(path: Path, fmt: str, spec: TableSpec, whole: bool = False,
+                   batch_rows: int = _BLOCK_ROWS) -> Iterator[pa.RecordBatch]:
     """Record batches from pyarrow's streaming readers (raises pyarrow errors as they come).
 
     ``whole=True`` (no chunking) reads Parquet with the multi-threaded whole-file reader.
+    Otherwise Parquet is streamed page by page (a buffered, not pre-buffered, reader) in
+    batches of at most ``batch_rows`` rows, so memory is bounded by the chunk even when the
+    file holds one huge row group.
     """
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -62,8 +66,8 @@ def _arrow_batches(path: Path, fmt: str, spec: TableSpec, whole: bool = False) -
         if whole:  # the dataset reader decodes row groups in parallel (about 2x ParquetFile.read)
             yield from pq.read_table(path).to_batches()
             return
-        pf = pq.ParquetFile(path)
-        yield from pf.iter_batches(batch_size=_BLOCK_ROWS)
+        pf = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
+        yield from pf.iter_batches(batch_size=batch_rows)
         return
     if fmt in ("csv", "tsv"):
         import pyarrow.csv as pcsv
@@ -264,7 +268,9 @@ def _iter_table_file(path: Path, fmt: str, spec: TableSpec, problems: Problems,
                 raise InputError("the file holds no rows; expected a long table", source=source)
             names = first.schema.names
         conv_col = spec.resolve(names, source)["conversation"]
-        for table, row0 in _stream_tables(_arrow_batches(path, fmt, spec, whole=chunk_turns is None),
+        batches = _arrow_batches(path, fmt, spec, whole=chunk_turns is None,
+                                 batch_rows=min(_BLOCK_ROWS, chunk_turns or _BLOCK_ROWS))
+        for table, row0 in _stream_tables(batches,
                                           conv_col, chunk_turns):
             if table.num_rows == 0:
                 continue
