@@ -103,6 +103,10 @@ def _tokens_of(docs) -> tuple[Tokens, np.ndarray | None]:
                          f"got {type(docs).__name__}")
     if all(isinstance(d, str) for d in docs):
         return tokenize(pa.array(list(docs), type=pa.string())), None
+    for k, d in enumerate(docs):
+        if not isinstance(d, str) and (isinstance(d, bytes) or not isinstance(d, Sequence)):
+            raise InputError(f"document {k} is {type(d).__name__} {d!r:.40}; expected a string or "
+                             "a list of token strings")
     vocab: dict[str, int] = {}
     ids: list[int] = []
     off = [0]
