@@ -27,7 +27,7 @@ from .engine.plan import Plan, warn_renamed
 from .errors import InputError
 from .io import TableSpec, iter_corpus, load
 from .io.problems import Problems
-from .options import Boolean, Integer
+from .options import Boolean, Choice, Integer
 from .progress import Progress
 
 __all__ = ["load", "score", "ScoreResult", "DEFAULT_METRICS", "DEFAULT_CHUNK_TURNS", "demo_path"]
@@ -36,6 +36,8 @@ __all__ = ["load", "score", "ScoreResult", "DEFAULT_METRICS", "DEFAULT_CHUNK_TUR
 DEFAULT_METRICS = ("basic",)
 #: Turns per chunk when reading a file in chunks.
 DEFAULT_CHUNK_TURNS = 250_000
+#: Engines that map the per-chunk scoring (see :mod:`fastmetrics.engine`).
+ENGINES = ("local", "dask")
 
 
 def demo_path() -> Path:
@@ -114,6 +116,13 @@ def _source(data, *, format: str, spec: TableSpec, problems: Problems,
         return _Source(chunks, [data.source], total_turns=data.n_turns)
     is_path = isinstance(data, (str, os.PathLike)) or (
         isinstance(data, (list, tuple)) and data and all(isinstance(d, (str, os.PathLike)) for d in data))
+    if is_path and isinstance(data, (str, os.PathLike)):
+        from .io.dataset import dataset_turns, is_dataset, iter_dataset
+
+        if is_dataset(data):  # one chunk per partition of a `fastmetrics partition` dataset
+            given = {k: v for k, v in spec.__dict__.items() if v not in (None, [], ())}
+            return _Source(iter_dataset(data, problems=problems, spec_overrides=given), [str(data)],
+                           files=[str(data)], total_turns=dataset_turns(data))
     ct = chunk_turns if chunk_turns is not None else (DEFAULT_CHUNK_TURNS if is_path else None)
     if ct is not None and ct <= 0:
         ct = None
@@ -165,7 +174,8 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
           progress: bool = False, conversation: str | None = None, order: str | None = None,
           speaker: str | None = None, text: str | None = None, role_column: str | None = None,
           role_map=None, conversation_columns: Sequence[str] | None = None,
-          **options) -> ScoreResult:
+          layout: str = "files", engine: str = "local", client=None, scheduler: str | None = None,
+          workers: int | None = None, **options) -> ScoreResult:
     """Score a corpus with metric families.
 
     Parameters
@@ -199,6 +209,14 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
         Keep the turn text in ``turns.parquet``.
     progress : bool
         Draw a progress bar on stderr.
+    layout : {"files", "dataset"}
+        ``files``: ``OUT/turns.parquet`` ...; ``dataset``: ``OUT/turns/part-*.parquet`` ...
+        (one part per chunk, never merged: outputs larger than memory), listed in
+        ``OUT/manifest.json``.
+    engine : {"local", "dask"}
+        ``dask`` maps the same per-chunk scoring over a Dask cluster: ``client`` (a
+        ``distributed.Client``), or ``scheduler`` (an address), or a local cluster of
+        ``workers`` single-threaded processes. Results are identical to the local engine.
     **options
         Options of the metric families (e.g. ``window=8``, ``nclid_k=3``), validated as the
         CLI validates its flags.
@@ -223,6 +241,16 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
         chunk_turns = Integer(low=0).coerce(chunk_turns, "chunk_turns")
     _check_flags(out_dir, csv=csv, keep_text=keep_text, resume=resume, restart=restart,
                  progress=progress)
+    from .engine.outputs import LAYOUTS
+
+    Choice(LAYOUTS).coerce(layout, "layout")
+    Choice(ENGINES).coerce(engine, "engine")
+    if layout == "dataset" and out_dir is None:
+        raise InputError("layout='dataset' needs an output folder (out_dir / -o)")
+    if engine != "dask" and (client is not None or scheduler is not None or workers is not None):
+        raise InputError("client, scheduler and workers are options of engine='dask'")
+    if workers is not None:
+        workers = Integer(low=1).coerce(workers, "workers")
     problems = Problems(on_error)
     spec = TableSpec(conversation=conversation, order=order, speaker=speaker, text=text,
                      role_column=role_column, role_map=role_map,
@@ -230,7 +258,8 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
     src = _source(data, format=format, spec=spec, problems=problems, chunk_turns=chunk_turns)
     params = {"metrics": requested, "options": opts, "format": format, "on_error": on_error,
               "sources": src.names, "spec": spec.__dict__, "keep_text": keep_text,
-              "chunk_turns": chunk_turns, "backend": backend, "version": __version__}
+              "chunk_turns": chunk_turns, "backend": backend, "version": __version__,
+              "layout": layout}
     plan = Plan(families=families, options=opts, n_threads=n, backend=backend, keep_text=keep_text)
     position = None
     if progress and src.total_turns is None and src.files:  # text inputs: progress in bytes read
@@ -246,8 +275,14 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
             from .engine.outputs import RunDir, input_fingerprint
 
             run_dir = RunDir(out_dir, params, input_fingerprint(src.files), resume=resume,
-                             restart=restart)
-        run = run_local(plan, src.chunks, run_dir=run_dir, progress=bar, position=position)
+                             restart=restart, layout=layout)
+        if engine == "dask":
+            from .engine.dask import run_dask
+
+            run = run_dask(plan, src.chunks, run_dir=run_dir, progress=bar, position=position,
+                           client=client, scheduler=scheduler, workers=workers)
+        else:
+            run = run_local(plan, src.chunks, run_dir=run_dir, progress=bar, position=position)
         if run.n_conversations == 0:
             where = f" ({problems.records[0]['source']})" if problems.records else ""
             raise InputError(f"no valid conversations to score{where}")

@@ -94,8 +94,9 @@ def cmd_score(args) -> int:
                 out_dir=args.output, format=args.format, on_error=args.on_error,
                 n_threads=args.threads, backend=args.backend, chunk_turns=args.chunk_turns,
                 csv=args.csv, keep_text=not args.no_text, resume=args.resume,
-                restart=args.restart, progress=bar_enabled(args.quiet), **_spec_kwargs(args),
-                **_family_options(args))
+                restart=args.restart, progress=bar_enabled(args.quiet), layout=args.layout,
+                engine=args.engine, scheduler=args.scheduler, workers=args.workers,
+                **_spec_kwargs(args), **_family_options(args))
     if not args.quiet:
         m = res.metadata
         resumed = int(m.get("fastmetrics.resumed_chunks", "0"))
@@ -110,6 +111,19 @@ def cmd_score(args) -> int:
             print(f"  wrote {path}")
         if res.skipped:
             print(f"  skipped {len(res.skipped)} rows/conversations: see {res.files.get('skipped')}")
+    return 0
+
+
+def cmd_partition(args) -> int:
+    from .io.dataset import partition
+    from .io.tables import TableSpec
+
+    spec = TableSpec(**_spec_kwargs(args))
+    m = partition(args.inputs, args.output, partition_turns=args.partition_turns, format=args.format,
+                  spec=spec, on_error=args.on_error, overwrite=args.overwrite)
+    if not args.quiet:
+        print(f"wrote {len(m['parts'])} partitions of whole conversations ({m['n_conversations']} "
+              f"conversations, {m['n_turns']} turns) to {args.output}")
     return 0
 
 
@@ -208,10 +222,33 @@ def build_parser() -> argparse.ArgumentParser:
                          "the inputs or the parameters changed)")
     ps.add_argument("--restart", action="store_true",
                     help="discard the finished chunks of an interrupted run into OUTDIR")
+    ps.add_argument("--layout", choices=("files", "dataset"), default="files",
+                    help="files (default: OUTDIR/turns.parquet ...) or dataset (OUTDIR/turns/part-*.parquet "
+                         "..., one part per chunk, never merged: for outputs larger than memory)")
+    ps.add_argument("--engine", choices=("local", "dask"), default="local",
+                    help="local (default: this process) or dask (a Dask cluster; the same results)")
+    ps.add_argument("--scheduler", metavar="ADDRESS",
+                    help="with --engine dask: the address of a running Dask scheduler")
+    ps.add_argument("--workers", type=int, metavar="N",
+                    help="with --engine dask and no --scheduler: a local cluster of N worker processes")
     ps.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_input_options(ps)
     _add_family_options(ps)
     ps.set_defaults(func=cmd_score)
+
+    pp = sub.add_parser("partition", help="rewrite inputs as Parquet partitions of whole conversations",
+                        description="Rewrite any supported input (conversations may be spread over "
+                                    "files or not contiguous) into DATASET/part-*.parquet, whole "
+                                    "conversations per partition, for `fastmetrics score DATASET/` "
+                                    "and the Dask engine.")
+    pp.add_argument("inputs", nargs="+", metavar="INPUT")
+    pp.add_argument("-o", "--output", required=True, metavar="DATASET", help="output folder")
+    pp.add_argument("--partition-turns", type=int, default=250_000, metavar="N",
+                    help="most turns per partition (default 250000)")
+    pp.add_argument("--overwrite", action="store_true", help="replace an existing dataset in DATASET")
+    pp.add_argument("-q", "--quiet", action="store_true")
+    _add_input_options(pp)
+    pp.set_defaults(func=cmd_partition)
 
     pi = sub.add_parser("info", help="summarise a corpus, or show the configuration",
                         description="Summarise corpora (format, conversations, turns, roles, tokens), "

@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from .errors import InputError
 
-__all__ = ["as_float", "is_numeric"]
+__all__ = ["as_float", "is_numeric", "conform"]
 
 
 def as_float(name: str, col: Any, *, inf_as_missing: bool = True) -> np.ndarray:
@@ -59,3 +59,15 @@ def is_numeric(col: Any) -> bool:
         return col.dtype.kind in "fiu"
     typ = col.type if isinstance(col, (pa.Array, pa.ChunkedArray)) else None
     return typ is not None and (pa.types.is_integer(typ) or pa.types.is_floating(typ))
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly the fields of ``schema``, in its order and types (missing -> null)."""
+    cols = []
+    for f in schema:
+        if f.name in table.column_names:
+            col = table.column(f.name)
+            cols.append(col if col.type == f.type else col.cast(f.type))
+        else:
+            cols.append(pa.nulls(table.num_rows, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)

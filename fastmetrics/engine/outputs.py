@@ -46,13 +46,16 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..columns import conform
 from ..errors import FastMetricsError, InputError
 
-__all__ = ["RunDir", "OutputBusyError", "corpus_digest", "input_fingerprint", "read_manifest",
+__all__ = ["RunDir", "OutputBusyError", "write_part", "LAYOUTS", "corpus_digest", "input_fingerprint", "read_manifest",
            "check_output_set", "write_csv", "write_skip_report", "MANIFEST", "PARTIAL", "LOCK",
            "RUN_ID_KEY"]
 
 PARTIAL = ".partial"
+#: Output layouts (see :class:`RunDir`).
+LAYOUTS = ("files", "dataset")
 STAGING = ".staging"
 LOCK = ".fastmetrics.lock"
 MANIFEST = "manifest.json"
@@ -196,10 +199,17 @@ class RunDir:
         or discard them.
     argv : list of str, optional
         Recorded in the lock for the error message of a concurrent run.
+    layout : {"files", "dataset"}
+        ``files``: one ``<stem>.parquet`` per table, merged at the end; ``dataset``: the
+        chunks' parts stay separate files, ``<stem>/part-<chunk>.parquet``, listed in the
+        manifest, so that outputs larger than memory are never assembled in one process.
     """
 
     def __init__(self, out_dir, params: dict, inputs: list[dict], *, resume: bool = False,
-                 restart: bool = False, argv: list[str] | None = None):
+                 restart: bool = False, argv: list[str] | None = None, layout: str = "files"):
+        if layout not in LAYOUTS:
+            raise InputError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        self.layout = layout
         self.out_dir = Path(out_dir)
         _check_folder(self.out_dir)
         self.partial = self.out_dir / PARTIAL
@@ -285,13 +295,21 @@ class RunDir:
         self.resumed_chunks += 1
         return rec
 
+    def part_path(self, stem: str, chunk: int) -> Path:
+        """Where chunk ``chunk`` of table ``stem`` is written while the run is going."""
+        if self.layout == "dataset":
+            return self.partial / stem / f"part-{chunk:06d}.parquet"
+        return self.partial / f"{stem}.{chunk:06d}.parquet"
+
     def write_chunk(self, chunk: int, tables: dict[str, pa.Table], record: dict) -> None:
         """Write a finished chunk's tables, then its record (the record marks it done)."""
         for stem, table in tables.items():
-            tmp = self.partial / f"{stem}.{chunk:06d}.parquet.tmp"
-            pq.write_table(table, tmp)
-            os.replace(tmp, self.partial / f"{stem}.{chunk:06d}.parquet")
-        _json_write(self._chunk_json(chunk), {**record, "tables": sorted(tables)})
+            write_part(table, self.part_path(stem, chunk), self.run_id)
+        self.record_chunk(chunk, {**record, "tables": sorted(tables)})
+
+    def record_chunk(self, chunk: int, record: dict) -> None:
+        """Mark chunk ``chunk`` done (its parts already written, e.g. by a worker)."""
+        _json_write(self._chunk_json(chunk), record)
 
     def chunk_records(self) -> list[dict]:
         out = []
@@ -325,6 +343,8 @@ class RunDir:
         return self._swap()
 
     def _merge(self, meta: dict[str, str], csv: bool) -> dict[str, dict]:
+        if self.layout == "dataset":
+            return self._stage_dataset(csv)
         stems = sorted({p.name.split(".")[0] for p in self.partial.glob("*.parquet")})
         files: dict[str, dict] = {}
         for stem in stems:
@@ -338,7 +358,7 @@ class RunDir:
                 for p in parts:
                     pf = pq.ParquetFile(p)
                     for i in range(pf.num_row_groups):
-                        rg = _conform(pf.read_row_group(i), schema)
+                        rg = conform(pf.read_row_group(i), schema)
                         rows += rg.num_rows
                         writer.write_table(rg)
             files[target.name] = {"stem": stem, "rows": rows}
@@ -347,27 +367,56 @@ class RunDir:
                 files[f"{stem}.csv"] = {"stem": f"{stem}_csv", "rows": rows}
         return files
 
+    def _stage_dataset(self, csv: bool) -> dict[str, dict]:
+        """Dataset layout: the part folders move into ``.staging/`` as they are (no merge)."""
+        files: dict[str, dict] = {}
+        for folder in sorted(p for p in self.partial.iterdir() if p.is_dir()):
+            os.replace(folder, self.staging / folder.name)
+            for part in sorted((self.staging / folder.name).glob("part-*.parquet")):
+                name = f"{folder.name}/{part.name}"
+                files[name] = {"stem": folder.name, "rows": pq.read_metadata(part).num_rows}
+                if csv:  # beside the Parquet folder, so that the folder stays one dataset
+                    csv_dir = self.staging / f"{folder.name}_csv"
+                    csv_dir.mkdir(exist_ok=True)
+                    write_csv(part, csv_dir / f"{part.stem}.csv")
+                    files[f"{folder.name}_csv/{part.stem}.csv"] = {"stem": f"{folder.name}_csv",
+                                                                   "rows": files[name]["rows"]}
+        return files
+
     def _swap(self) -> dict[str, Path]:
         manifest = json.loads((self.staging / MANIFEST).read_text())
         old = read_manifest(self.out_dir)
-        new_names = set(manifest["files"])
+        new_top = list(dict.fromkeys(name.split("/")[0] for name in manifest["files"]))
         with contextlib.suppress(FileNotFoundError):
             (self.out_dir / MANIFEST).unlink()  # from here until the new manifest: in transition
-        for name in manifest["files"]:
-            src = self.staging / name
-            if src.exists():
-                os.replace(src, self.out_dir / name)
-        stale = set((old or {}).get("files", {})) - new_names
+        trash = self.out_dir / f".old-{manifest['run_id']}"
+        for top in new_top:
+            src, dst = self.staging / top, self.out_dir / top
+            if not src.exists():  # moved already (a swap completed by resume)
+                continue
+            if dst.is_dir():  # an older run's part folder
+                trash.mkdir(exist_ok=True)
+                os.replace(dst, trash / top)
+            os.replace(src, dst)
+        stale = {name.split("/")[0] for name in (old or {}).get("files", {})} - set(new_top)
         for p in self.out_dir.glob("*.parquet"):
-            if p.name not in new_names and _run_id_of(p) not in (None, manifest["run_id"]):
+            if p.name not in new_top and _run_id_of(p) not in (None, manifest["run_id"]):
                 stale.add(p.name)
         for name in stale:  # outputs of an older run that this run does not write
-            with contextlib.suppress(FileNotFoundError):
-                (self.out_dir / name).unlink()
+            target = self.out_dir / name
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    target.unlink()
         os.replace(self.staging / MANIFEST, self.out_dir / MANIFEST)
-        shutil.rmtree(self.staging, ignore_errors=True)
-        shutil.rmtree(self.partial, ignore_errors=True)
-        return {info["stem"]: self.out_dir / name for name, info in manifest["files"].items()}
+        for leftover in (trash, self.staging, self.partial):
+            shutil.rmtree(leftover, ignore_errors=True)
+        out: dict[str, Path] = {}
+        for name, info in manifest["files"].items():
+            stem = info["stem"]
+            out[stem] = self.out_dir / (name.split("/")[0] if "/" in name else name)
+        return out
 
     def close(self) -> None:
         """Release the folder; an unfinished run that finished no chunk leaves nothing behind."""
@@ -383,6 +432,16 @@ class RunDir:
         self.close()
 
 
+def write_part(table: pa.Table, path: Path, run_id: str) -> None:
+    """Write one part atomically, tagged with the run id in its Parquet metadata."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = dict(table.schema.metadata or {})
+    meta[RUN_ID_KEY.encode()] = run_id.encode()
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table.replace_schema_metadata(meta), tmp)
+    os.replace(tmp, path)
+
+
 def _run_id_of(path: Path) -> str | None:
     try:
         meta = pq.read_schema(path).metadata or {}
@@ -390,17 +449,6 @@ def _run_id_of(path: Path) -> str | None:
         return None
     v = meta.get(RUN_ID_KEY.encode())
     return v.decode() if v else None
-
-
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    cols = []
-    for field in schema:
-        if field.name in table.column_names:
-            col = table.column(field.name)
-            cols.append(col if col.type == field.type else col.cast(field.type))
-        else:
-            cols.append(pa.nulls(table.num_rows, field.type))
-    return pa.Table.from_arrays(cols, schema=schema)
 
 
 def write_csv(parquet_path: Path, csv_path: Path) -> None:
