@@ -27,7 +27,6 @@ True
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -69,21 +68,21 @@ OPERATIONS: dict[str, Operation] = _ops(
     ("token_stats", "fastmetrics.metrics.basic", ("c", "numba"), "tokens and distinct types per turn"),
     ("build_bags", _OT, ("numba",), "per-turn bags of words over a chunk-local vector table"),
     ("emd", _OT, ("c", "numba"), "exact EMD of one dense problem (transportation simplex)"),
-    ("wmd_pairs", _OT, ("c", "numba"), "exact WMD / RWMD / WCD for batches of turn pairs"),
-    ("sinkhorn_pairs", _OT, ("numba",), "log-domain Sinkhorn for batches of turn pairs"),
+    ("wmd_pairs", _OT, ("cuda", "c", "numba"), "exact WMD / RWMD / WCD for batches of turn pairs"),
+    ("sinkhorn_pairs", _OT, ("cuda", "numba"), "log-domain Sinkhorn for batches of turn pairs"),
     ("nclid_reduce", _OT, ("numba",), "uCLiD / nCLiD reduction of per-conversation distances"),
     ("category_counts", _SYNC, ("numba",), "function-word category counts per turn"),
     ("sync_from_counts", _SYNC, ("numba",), "LSM, rLSM, windows and coordination per conversation"),
     ("vader_ascii", "fastmetrics.metrics.emotion", ("numba",), "VADER compound valence from UTF-8 bytes"),
     ("vader_tokens", "fastmetrics.metrics.emotion", ("numba",), "VADER compound valence of tokenised turns"),
-    ("trajectory", "fastmetrics.metrics.trajectory", ("numba",),
+    ("trajectory", "fastmetrics.metrics.trajectory", ("cuda", "numba"),
      "segmented trajectory reductions per conversation"),
-    ("alliance_gaps", "fastmetrics.metrics.alliance", ("numba",),
+    ("alliance_gaps", "fastmetrics.metrics.alliance", ("cuda", "numba"),
      "client-therapist alliance gap statistics per conversation"),
-    ("adjacent_cosine", _ES, ("numba",), "cosine of each turn embedding to the previous turn's"),
-    ("window_mean", _ES, ("numba",), "mean of a per-turn series over the last W turns"),
-    ("lagged_spearman", _ES, ("numba",), "lagged Spearman correlation of two speakers' series"),
-    ("segment_nanmean", _ES, ("numba",), "per-conversation mean of the finite values"),
+    ("adjacent_cosine", _ES, ("cuda", "numba"), "cosine of each turn embedding to the previous turn's"),
+    ("window_mean", _ES, ("cuda", "numba"), "mean of a per-turn series over the last W turns"),
+    ("lagged_spearman", _ES, ("cuda", "numba"), "lagged Spearman correlation of two speakers' series"),
+    ("segment_nanmean", _ES, ("cuda", "numba"), "per-conversation mean of the finite values"),
 )
 
 
@@ -99,21 +98,11 @@ def _c_reason() -> str | None:
             "with a C compiler (pip install -e .) or use --backend numba")
 
 
-@lru_cache(maxsize=1)
 def _cuda_reason() -> str | None:
-    try:
-        import numba
-        from numba import cuda
-    except ImportError:
-        return "numba-cuda is not installed (pip install 'fastmetrics[gpu]')"
-    if getattr(numba.config, "ENABLE_CUDASIM", 0):
-        return None  # the CUDA simulator (NUMBA_ENABLE_CUDASIM=1): for tests, on any machine
-    try:
-        if cuda.is_available():
-            return None
-    except Exception as exc:  # noqa: BLE001 - driver libraries fail in many ways
-        return f"no usable CUDA GPU ({type(exc).__name__}: {exc})"
-    return "no CUDA GPU found (no device or no NVIDIA driver on this machine)"
+    from ._cuda_support import cuda_status
+
+    ok, reason = cuda_status()
+    return None if ok else reason
 
 
 def why_not(backend: str) -> str | None:
@@ -133,12 +122,11 @@ def available(backend: str) -> bool:
 
 
 def is_simulator() -> bool:
-    """True when the CUDA backend runs on numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1)."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") in ("", "0"):
-        return False
-    import numba
+    """True when the CUDA backend runs on numba-cuda's simulator (NUMBA_ENABLE_CUDASIM=1): it is
+    then available to a named request (for tests) but ``auto`` never picks it."""
+    from ._cuda_support import is_simulator as sim
 
-    return bool(getattr(numba.config, "ENABLE_CUDASIM", 0))
+    return sim()
 
 
 def check_requested(backend: str) -> str:
@@ -201,7 +189,7 @@ def resolve(requested: str, operation: str) -> Implementation:
     op = _operation(operation)
     if requested == "auto":
         for b in op.backends:
-            if available(b):
+            if available(b) and not (b == "cuda" and is_simulator()):
                 return Implementation(operation, b, _load(operation, b))
         raise BackendUnavailableError(f"no available backend implements {operation}")  # pragma: no cover
     check_requested(requested)

@@ -37,7 +37,7 @@ from ...tokens import Tokens, tokenize
 from .vectors import WordVectors, load_vectors
 
 __all__ = ["Bags", "WordVectors", "load_vectors", "make_bags", "bag_pairs", "emd", "wmd",
-           "wmd_pairs", "adjacent_pairs", "conversation_pairs", "wmd_adjacent", "wmd_matrix", "sinkhorn_pairs", "nclid",
+           "wmd_pairs", "adjacent_pairs", "conversation_pairs", "pair_tasks", "wmd_adjacent", "wmd_matrix", "sinkhorn_pairs", "nclid",
            "GROUND_COSTS", "METHODS", "NCLID_MODES"]
 
 GROUND_COSTS = {"euclidean": 0, "cosine": 1}
@@ -166,7 +166,7 @@ def make_bags(tokens: Tokens, vectors=None, *, normalize_vectors: bool = True, d
 # ------------------------------------------------------------------------------------------
 # tasks: pairs grouped by conversation so that each conversation's cost matrix is shared
 # ------------------------------------------------------------------------------------------
-def _tasks(pair_a, pair_b, conv_offsets, n_turns, n_threads, bag_len=None):
+def pair_tasks(pair_a, pair_b, conv_offsets, n_turns, n_threads, bag_len=None):
     """Order pairs by conversation and cut them into tasks.
 
     Returns (order, task_lo, task_hi, task_pair_offsets): ``order`` permutes the pairs into task
@@ -259,7 +259,7 @@ def bag_pairs(bags: Bags, pair_a, pair_b, *, conv_offsets=None, method: str = "e
     a, b = _check_pairs(pair_a, pair_b, bags.n_turns)
     impl = backends.resolve(backend, "wmd_pairs")
     nt = resolve_threads(n_threads)
-    order, lo, hi, toff = _tasks(a, b, conv_offsets, bags.n_turns, nt, bags.length)
+    order, lo, hi, toff = pair_tasks(a, b, conv_offsets, bags.n_turns, nt, bags.length)
     pa_, pb_ = a[order], b[order]
     res = np.empty(len(a), dtype=np.float64)
     table = bags.table
@@ -531,7 +531,7 @@ def sinkhorn_pairs(docs, pair_a, pair_b, vectors=None, *, reg: float = 0.05, max
         bags, conv_offsets = _bags_for(docs, vectors, normalize_vectors, dtype, n_threads)
     a, b = _check_pairs(pair_a, pair_b, bags.n_turns)
     nt = resolve_threads(n_threads)
-    order, lo, hi, toff = _tasks(a, b, conv_offsets, bags.n_turns, nt, bags.length)
+    order, lo, hi, toff = pair_tasks(a, b, conv_offsets, bags.n_turns, nt, bags.length)
     res = np.empty(len(a))
     it = np.zeros(len(a), dtype=np.int64)
     conv = np.zeros(len(a), dtype=np.bool_)
