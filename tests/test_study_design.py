@@ -14,15 +14,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import GridSearchCV, GroupKFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.model_selection import GroupKFold
 
 from fastmetrics.study import run_study
 from fastmetrics.study.analysis import oof_predictions
+from fastmetrics.testing.study import nested_oof_reference
 
 SIGNALS = ("empathy_proto_er", "empathy_proto_ip", "empathy_proto_ex")
 
@@ -86,8 +83,10 @@ def test_planted_trajectory_of_one_signal_is_found_for_that_signal_only(tmp_path
     # the length controls are in, the client's own valence is not a predictor
     assert res["controls"] == ["n_turns", "n_supporter_turns"]
     assert res["groups"]["client_state"]["features"]
-    assert all(f["kind"] != "client_state" for f in res["features"]
-               if f["name"].startswith("valence_client"))
+    client = [f for f in res["features"] if f["name"].startswith("valence_client")]
+    assert client and all(f["kind"] == "client_state" for f in client)
+    assert res["models"]["snapshot"]["n_features"] == sum(
+        f["kind"] == "snapshot" for f in res["features"])
     assert all(s["mean_feature"] for s in res["signal_comparison"])
 
 
@@ -127,23 +126,6 @@ def test_identifier_constant_and_undeclared_columns_never_become_features(tmp_pa
     assert "questionnaire_score" not in {f["name"] for f in res["features"]}
 
 
-def _reference_oof(X, y, groups, seed, binary, n_splits=5):
-    """Nested CV written with scikit-learn alone: outer GroupKFold, inner GridSearchCV."""
-    outer = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    pred = np.empty(len(y))
-    for fold, (tr, te) in enumerate(outer.split(X, y, groups)):
-        est = LogisticRegression(max_iter=2000) if binary else Ridge()
-        pipe = Pipeline([("i", SimpleImputer(strategy="median", keep_empty_features=True)),
-                         ("s", StandardScaler()), ("m", est)])
-        grid = {"m__C": list(1 / np.logspace(-3, 3, 7))} if binary else \
-            {"m__alpha": list(np.logspace(-3, 3, 7))}
-        gs = GridSearchCV(pipe, grid, cv=GroupKFold(3, shuffle=True, random_state=seed * 1009 + fold),
-                          scoring="roc_auc" if binary else "neg_mean_squared_error")
-        gs.fit(X[tr], y[tr], groups=groups[tr])
-        pred[te] = gs.predict_proba(X[te])[:, 1] if binary else gs.predict(X[te])
-    return pred
-
-
 def test_nested_penalty_matches_sklearn_reference_and_does_not_leak():
     rng = np.random.default_rng(9)
     n = 90
@@ -152,16 +134,17 @@ def test_nested_penalty_matches_sklearn_reference_and_does_not_leak():
     y = np.nan_to_num(X[:, 0]) + rng.normal(size=n)
     groups = np.repeat(np.arange(45), 2)
     got = oof_predictions(X, y, groups, False, 5, 4)
-    assert np.allclose(got, _reference_oof(X, y, groups, 4, False), atol=1e-10)
+    assert np.allclose(got, nested_oof_reference(X, y, groups, 4, False), atol=1e-10)
     yb = (y > 0).astype(float)
     got = oof_predictions(X, yb, groups, True, 5, 2)
-    assert np.allclose(got, _reference_oof(X, yb, groups, 2, True), atol=1e-10)
+    assert np.allclose(got, nested_oof_reference(X, yb, groups, 2, True), atol=1e-10)
     # no leakage: changing the outcome of one held-out fold leaves its predictions unchanged
     tr, te = next(GroupKFold(5, shuffle=True, random_state=4).split(X, y, groups))
     y2 = y.copy()
     y2[te] = rng.normal(size=len(te)) * 100
-    assert np.allclose(oof_predictions(X, y2, groups, False, 5, 4)[te], got[te] * 0 +
-                       oof_predictions(X, y, groups, False, 5, 4)[te], atol=1e-10)
+    base = oof_predictions(X, y, groups, False, 5, 4)
+    assert np.allclose(oof_predictions(X, y2, groups, False, 5, 4)[te], base[te], atol=1e-10)
+    assert not np.allclose(oof_predictions(X, y2, groups, False, 5, 4), base)
 
 
 def test_positive_label_auc_matches_sklearn(tmp_path):
@@ -175,7 +158,7 @@ def test_positive_label_auc_matches_sklearn(tmp_path):
                     n_repeats=1, primary=["score_x"], length_controls=False, report=False)
     assert res["outcome_type"] == "binary" and res["outcome_encoding"]["positive"] == "high"
     yb = (label == "high").astype(float)
-    ref = roc_auc_score(yb, _reference_oof(x[:, None], yb, np.arange(60), 3, True))
+    ref = roc_auc_score(yb, nested_oof_reference(x[:, None], yb, np.arange(60), 3, True))
     assert res["primary"]["model"]["mean"] == pytest.approx(ref, abs=1e-12)
     assert res["primary"]["model"]["metric"] == "auc" and ref > 0.7
     from fastmetrics.errors import InputError

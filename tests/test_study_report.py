@@ -48,7 +48,13 @@ def test_results_json_schema(study):
     assert kinds["bolt_question_rate"] == "snapshot"
     assert kinds["quality_slope"] == "trajectory"
     assert "feedback_slope" in kinds  # via fastmetrics.trajectory
-    assert {s["name"] for s in on_disk["skipped_features"]} >= {"bolt_planning_rate"}
+    # a behaviour no supporter turn shows is not a signal (planning is not among the labels)
+    assert "bolt_planning_rate" not in kinds
+    sig = {r["signal"]: r for r in on_disk["signal_comparison"]}
+    assert {"feedback", "bolt_question"} <= set(sig)
+    for r in sig.values():
+        assert set(r["delta"]) >= {"mean", "ci_low", "ci_high", "p"} and r["q"] is not None
+        assert r["delta"]["ci_low"] <= r["delta"]["ci_high"]
     m = on_disk["models"]
     for name in ("snapshot", "trajectory", "both"):
         assert set(m[name]) >= {"metric", "mean", "ci_low", "ci_high"}
@@ -255,8 +261,10 @@ def render(html_path):
 def test_report_is_self_contained(study):
     d, res = study
     html = (d / "report" / "report.html").read_text()
-    assert "http://" not in html and "https://" not in html and "<script" not in html
-    assert html.count("data:image/png;base64,") == 3
+    # no external resources; the one inline script sorts the tables
+    assert "http://" not in html and "https://" not in html and "<script src" not in html
+    assert html.count("<script>") == 1 and "function sortTable" in html
+    assert html.count("data:image/png;base64,") == 4  # forest, scatter, trajectories, models
     for s in res["summary"]:
         assert s.split(";")[0][:40].replace("'", "&#x27;") in html
 
@@ -307,9 +315,8 @@ def test_group_column_keeps_groups_within_folds(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
     from sklearn.metrics import r2_score
-    from sklearn.model_selection import GroupKFold, cross_val_predict
 
-    from fastmetrics.study.analysis import make_model
+    from fastmetrics.testing.study import nested_oof_reference
 
     truth = make_scored_dir(tmp_path / "s", n_conv=50, effect="snapshot", seed=8)
     sup = np.array([f"s{i % 10}" for i in range(50)])
@@ -319,8 +326,7 @@ def test_group_column_keeps_groups_within_folds(tmp_path):
                     snapshot=["quality_mean"], group_column="supporter", n_boot=20, n_repeats=1,
                     report=False)
     X = np.column_stack([truth["initial"], truth["quality_mean"]])
-    pred = cross_val_predict(make_model(False), X, truth["final"], groups=sup,
-                             cv=GroupKFold(5, shuffle=True, random_state=0))
+    pred = nested_oof_reference(X, truth["final"], sup, 0, False)  # inner folds grouped too
     assert res["models"]["snapshot"]["mean"] == pytest.approx(r2_score(truth["final"], pred), abs=1e-10)
     assert res["settings"]["group_column"] == "supporter"
 

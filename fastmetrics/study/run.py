@@ -507,6 +507,22 @@ def prepare(turns, convs, outcome: str, control=None, snapshot=None, trajectory=
                          "--snapshot/--trajectory or per-turn signals with --signal")
     notes["excluded_columns"] = excluded
     fnames = [f.name for f in feats]
+    # per-turn series behind other features (trajectory-family columns, named ones), for the plot
+    for name in turns.column_names:
+        if name in ("conversation_id", "turn", "role", "speaker", "text", rating_column) or \
+                name in STRUCTURAL_SERIES or name in series or is_identifier(name):
+            continue
+        v = None
+        for role_name, code in (("client", 0), ("therapist", 1)):
+            key = f"{name} ({role_name})"
+            if key not in series and any(f.startswith(f"{name}_{role_name}_") for f in fnames):
+                v = T.numeric(name) if v is None else v
+                if v is not None:
+                    series[key] = (v, (T.role == code) & np.isfinite(v))
+        if v is None and any(f.startswith(f"{name}_") for f in fnames):
+            v = T.numeric(name)
+            if v is not None and np.isfinite(v).any():
+                series[name] = (v, np.isfinite(v))
 
     def first_use(key):
         base = key.split(" (")[0]

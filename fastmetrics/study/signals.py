@@ -127,6 +127,9 @@ EMPATHY_PROTO = ("empathy_proto_er", "empathy_proto_ip", "empathy_proto_ex")
 #: Two-role per-turn series: the supporter's turns are the signal; convergence (slope of the
 #: between-speaker gap) is added.
 DYADIC = {"alliance_full": "alliance", "emb_sim_prev": "embedding_sync"}
+#: Per-turn pair measures (a supporter turn against the client turn before it): the
+#: supporter's turns are the signal, no convergence.
+PAIRWISE = {"lsm_prev": "style_sync", "rlsm_turn": "style_sync"}
 
 
 @dataclass
@@ -169,7 +172,7 @@ def supporter_signals(T, *, feedback=None, rating_column="rating", behaviour_cod
     behaviour indicator per BOLT behaviour (1 when a labelled supporter turn shows it, 0 when
     it shows another; its mean is the behaviour rate); the supporter's valence; alliance
     (``alliance_full``); embedding synchrony (``emb_sim_prev``: a turn's cosine to the
-    previous turn); then every per-turn column named in ``extra``. Each signal is read on
+    previous turn); style synchrony per turn (``lsm_prev``, ``rlsm_turn``); then every per-turn column named in ``extra``. Each signal is read on
     supporter turns only: mean, slope, late - early, volatility
     (:func:`fastmetrics.metrics.trajectory.trajectory_features`); for two-role series also
     the convergence of the between-speaker gap.
@@ -205,6 +208,13 @@ def supporter_signals(T, *, feedback=None, rating_column="rating", behaviour_cod
             if v is not None and np.isfinite(v[T.role == THERAPIST]).any():
                 out.append(_signal(T, f"{c}_therapist", v, grp,
                                    f"'{c}' on supporter turns ({grp} family)", dyadic=True))
+    for c, grp in PAIRWISE.items():
+        if T.has(c):
+            v = T.numeric(c)
+            if v is not None and np.isfinite(v[T.role == THERAPIST]).any():
+                out.append(_signal(T, f"{c}_therapist", v, grp,
+                                   f"'{c}' on supporter turns ({grp.replace('_', ' ')}, "
+                                   f"{c.split('_')[0]} family)"))
     have = {s.name for s in out}
     for c in extra:
         if not T.has(c):
