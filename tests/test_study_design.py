@@ -213,3 +213,37 @@ def test_conversation_table_join_through_the_cli(tmp_path, capsys):
     rc = main(["study", str(tmp_path / "s"), "-o", str(tmp_path / "r"), "--outcome", "outcome",
                "--conversation-table", str(tmp_path / "nope.csv"), "--join-column", "participant"])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_score_joins_a_conversation_table(tmp_path, capsys):
+    import fastmetrics as fm
+    from fastmetrics.cli import main
+
+    demo = str(fm.api.demo_path())
+    ids = fm.score(demo).conversations.column("conversation_id").to_pylist()
+    rows = ["pid,outcome,quality"] + [f"{c},{i},{'high' if i % 2 else 'low'}"
+                                      for i, c in enumerate(ids) if i > 0] + ["ghost,9,low"]
+    (tmp_path / "o.csv").write_text("\n".join(rows) + "\n")
+    rc = main(["score", demo, "-o", str(tmp_path / "out"), "-q", "--conversation-table",
+               str(tmp_path / "o.csv"), "--join-column", "pid"])
+    assert rc == 0
+    assert "1 conversation(s) without a row, 1 row(s) without a conversation" in capsys.readouterr().err
+    t = pq.read_table(tmp_path / "out" / "conversations.parquet")
+    got = dict(zip(t.column("conversation_id").to_pylist(), t.column("outcome").to_pylist()))
+    assert got[ids[0]] is None and [got[c] for c in ids[1:]] == list(range(1, len(ids)))
+    rec = json.loads(t.schema.metadata[b"fastmetrics.conversation_table"])
+    assert rec["conversations_without_a_row"] == 1 and rec["rows_without_a_conversation"] == 1
+    assert rec["examples_rows_without_a_conversation"] == ["ghost"]
+    # the joined outcome feeds the study, a categorical one with --positive
+    res = run_study(tmp_path / "out", tmp_path / "r", "quality", positive="high", n_boot=20,
+                    n_repeats=1, report=False, signals=["n_tokens"])
+    assert res["n_conversations"] == len(ids) - 1 and res["dropped"]["missing_outcome"] == 1
+    # bad tables: exit 2, one line naming the file and the line
+    (tmp_path / "d.csv").write_text("pid,outcome\nx,1\nx,2\n")
+    rc = main(["score", demo, "-o", str(tmp_path / "o2"), "-q", "--conversation-table",
+               str(tmp_path / "d.csv"), "--join-column", "pid"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "d.csv" in err and "line 3" in err and "duplicate 'pid' value 'x'" in err
+    rc = main(["score", demo, "-o", str(tmp_path / "o3"), "-q", "--join-column", "pid"])
+    assert rc == 2 and "--conversation-table" in capsys.readouterr().err

@@ -228,8 +228,9 @@ class _CDP:
         os.close(self._r)
 
 
-def render(html_path):
-    """Load a page in headless Chromium; return (images, console/log errors, exceptions)."""
+def render(html_path, expressions=()):
+    """Load a page in headless Chromium; return (images, console/log errors, title), plus the
+    values of ``expressions`` (JavaScript, evaluated in order after loading) when given."""
     binary = _chromium()
     with tempfile.TemporaryDirectory() as ud:
         cdp = _CDP(binary, ud)
@@ -247,12 +248,16 @@ def render(html_path):
             images = json.loads(res["result"]["value"])
             title = cdp.send("Runtime.evaluate", {"expression": "document.title",
                                                   "returnByValue": True}, session=sid)
+            values = [cdp.send("Runtime.evaluate", {"expression": x, "returnByValue": True},
+                               session=sid)["result"].get("value") for x in expressions]
             errors = [m for m in cdp.events
                       if (m.get("method") == "Runtime.consoleAPICalled"
                           and m["params"]["type"] in ("error", "assert"))
                       or m.get("method") == "Runtime.exceptionThrown"
                       or (m.get("method") == "Log.entryAdded"
                           and m["params"]["entry"]["level"] == "error")]
+            if expressions:
+                return images, errors, title["result"]["value"], values
             return images, errors, title["result"]["value"]
         finally:
             cdp.close()
@@ -273,12 +278,23 @@ def test_report_is_self_contained(study):
                     "(Debian: apt-get install chromium); the browser check cannot run")
 def test_report_renders_in_headless_chromium(study):
     d, _ = study
-    images, errors, title = render(d / "report" / "report.html")
+    col = "Array.from(document.getElementById('features').rows).slice(1).map(r => r.cells[3].textContent)"
+    images, errors, title, (before, _, after, links, heads) = render(
+        d / "report" / "report.html",
+        [col, "sortTable('features', 3)", col,
+         "Array.from(document.querySelectorAll('#features a')).map(a => a.getAttribute('href'))",
+         "Array.from(document.getElementById('signals').rows[0].cells).map(c => c.textContent)"])
     assert "fastmetrics study" in title
-    assert len(images) == 3, images
+    assert len(images) == 4, images
+    assert "forest plot" in images[0]["alt"]  # the headline figure comes first
     for im in images:
         assert im["complete"] and im["w"] > 100 and im["h"] > 100, im
     assert errors == [], errors
+    # the feature table sorts by a clicked column (rho, ascending) and links each definition
+    nums = [float(v) for v in after]
+    assert sorted(before, key=float) == after and nums == sorted(nums)
+    assert links and all(h.startswith("METRICS.md#") for h in links)
+    assert "full - base [95% CI]" in heads and "adds" in heads
 
 
 @pytest.mark.skipif(_chromium() is None, reason="no chromium binary on PATH")

@@ -29,7 +29,8 @@ def cmd_study(args) -> int:
                     levels=args.levels.split(",") if args.levels else None,
                     length_controls=not args.no_length_controls,
                     client_state=args.client_state_as_predictor,
-                    conversation_table=args.conversation_table, join_column=args.join_column)
+                    conversation_table=args.conversation_table, join_column=args.join_column,
+                    better=args.better)
     if not args.quiet:
         for line in res["summary"]:
             print(line)
@@ -66,6 +67,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--outcome-type", default="auto",
                    choices=("auto", "continuous", "binary", "ordinal"),
                    help="outcome kind (default auto: two values binary, else continuous)")
+    p.add_argument("--better", choices=("higher", "lower"),
+                   help="which direction of the outcome is better (labels the report's groups)")
     p.add_argument("--levels", metavar="LOW,...,HIGH", help="order of an ordinal outcome's levels")
     p.add_argument("--no-length-controls", action="store_true",
                    help="do not add the number of turns and of supporter turns as controls")

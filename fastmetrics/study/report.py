@@ -258,13 +258,18 @@ def write_report(results: dict, data, extras: dict, path) -> None:
             v, mask = series[nm]
             ok = mask & np.isfinite(v) & inkeep
             oname = results["outcome"] + (" (adj.)" if results.get("controls") else "")
+            better = results["settings"].get("better")  # "higher", "lower" or None (unstated)
+            tag_hi = " (better outcome)" if better == "higher" else " (worse outcome)" if better == "lower" else ""
+            tag_lo = " (better outcome)" if better == "lower" else " (worse outcome)" if better == "higher" else ""
+            enc = results.get("outcome_encoding") or {}
             if results.get("outcome_type") == "binary":
                 lv = results["outcome_levels"]
-                groups = ((True, f"{results['outcome']} = {lv[1]:g}"),
-                          (False, f"{results['outcome']} = {lv[0]:g}"))
+                hi_l = (enc["positive"] if enc.get("positive") else f"{results['outcome']} = {lv[1]:g}")
+                lo_l = (f"not {enc['positive']}" if enc.get("positive") else f"{results['outcome']} = {lv[0]:g}")
+                groups = ((True, hi_l + tag_hi), (False, lo_l + tag_lo))
             else:
-                groups = ((True, f"better outcome: {oname} above median"),
-                          (False, f"{oname} at/below median"))
+                groups = ((True, f"{oname} above median{tag_hi}"),
+                          (False, f"{oname} at/below median{tag_lo}"))
             for grp, lab in groups:
                 sel = ok & (high[T.conv_index] == grp)
                 # mean per (conversation, bin), then mean over conversations
@@ -378,7 +383,12 @@ def write_report(results: dict, data, extras: dict, path) -> None:
         prim_html = ("<h2>Primary analysis (pre-declared)</h2><p>Benjamini-Hochberg over the "
                      "primary features only.</p>" + pm_txt + ftable(prim.get("features", []), "primary"))
     ctrl = results["controls"]
-    adj = ("<p><b>(adj.)</b> means the outcome after removing the linear effect of the controls ("
+    better = st.get("better")
+    better_html = (f"<p>A {'higher' if better == 'higher' else 'lower'} <b>{e(results['outcome'])}</b> "
+                   "is the better outcome (as stated with <code>--better</code>).</p>" if better else
+                   "<p>Which direction of the outcome is better was not stated (<code>--better "
+                   "higher|lower</code>); the plots name the groups by value only.</p>")
+    adj = better_html + ("<p><b>(adj.)</b> means the outcome after removing the linear effect of the controls ("
            + e(", ".join(ctrl)) + "): the residual of a least-squares fit on them.</p>") if ctrl else ""
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -200,75 +200,24 @@ def is_client_state(column: str) -> bool:
 
 def join_conversation_table(convs, path, join_column: str):
     """Join a per-conversation CSV/Parquet table onto ``convs`` on ``conversation_id`` =
-    ``join_column``. Returns (joined table, record of the join). Columns of the table that
-    ``convs`` already has are taken from the table (recorded)."""
+    ``join_column`` (:mod:`fastmetrics.io.conversation_table`). Returns (joined table, record
+    of the join). A column ``convs`` already has is taken from the table (recorded)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"conversation table {str(p)!r} does not exist")
-    try:
-        if p.suffix.lower() in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
+    from ..io.conversation_table import read_conversation_table
 
-            tab = pq.read_table(p)
-        else:
-            from pyarrow import csv
-
-            tab = csv.read_csv(p, convert_options=csv.ConvertOptions(
-                column_types={join_column: pa.string()}))
-    except (pa.ArrowInvalid, OSError) as e:
-        raise InputError(f"conversation table {str(p)!r}: cannot read it "
-                         f"({str(e).splitlines()[0]})") from None
-    if join_column not in tab.column_names:
-        raise InputError(f"conversation table {str(p)!r} has no join column {join_column!r}; "
-                         f"columns: {', '.join(tab.column_names)}")
-    keys = tab.column(join_column).cast(pa.string())
-    if keys.null_count:
-        row = int(np.flatnonzero(pc.is_null(keys).to_numpy(zero_copy_only=False))[0])
-        raise InputError(f"conversation table {str(p)!r}: row {row + 2 if p.suffix.lower() == '.csv' else row + 1} "
-                         f"has no {join_column!r} value")
-    kl = keys.to_pylist()
-    seen: dict = {}
-    for i, k in enumerate(kl):
-        if k in seen:
-            raise InputError(f"conversation table {str(p)!r}: duplicate {join_column!r} value "
-                             f"{k!r} (rows {seen[k] + 1} and {i + 1} of the data)")
-        seen[k] = i
-    cids = convs.column("conversation_id").cast(pa.string()).to_pylist()
-    idx = [seen.get(c, -1) for c in cids]
-    taken = pa.array([i if i >= 0 else None for i in idx], type=pa.int64())
-    out = convs
-    replaced = []
-    for name in tab.column_names:
-        if name == join_column and name != "conversation_id":
-            continue
-        if name == "conversation_id":
-            continue
-        col = tab.column(name).take(taken)
+    ct = read_conversation_table(path, join_column)
+    cols = ct.take(convs.column("conversation_id").cast(pa.string()).to_pylist())
+    out, replaced = convs, []
+    for name, col in cols.items():
         if name in out.column_names:
             replaced.append(name)
             out = out.set_column(out.column_names.index(name), name, col)
         else:
             out = out.append_column(name, col)
-    matched = set(c for c in cids if c in seen)
-    unmatched_conv = [c for c in cids if c not in seen]
-    unmatched_rows = [k for k in kl if k not in set(cids)]
-    rec = {"file": str(p), "join_column": join_column, "rows": len(kl),
-           "conversations_matched": len(matched),
-           "conversations_without_a_row": len(unmatched_conv),
-           "rows_without_a_conversation": len(unmatched_rows),
-           "examples_conversations_without_a_row": unmatched_conv[:5],
-           "examples_rows_without_a_conversation": unmatched_rows[:5],
-           "columns_added": [c for c in tab.column_names if c not in (join_column, "conversation_id")
-                             and c not in replaced],
-           "columns_replaced": replaced}
-    if unmatched_conv or unmatched_rows:
-        import warnings
-
-        warnings.warn(f"conversation table {p.name}: {len(unmatched_conv)} conversation(s) without "
-                      f"a row, {len(unmatched_rows)} row(s) without a conversation", stacklevel=2)
+    rec = ct.record()
+    rec["columns_replaced"] = replaced
+    ct.warn()
     return out, rec
 
 
@@ -561,7 +510,7 @@ def run_study(scored_dir, report_dir, outcome: str, control=None, snapshot=None,
               report: bool = True, signals=None, primary=None, positive=None,
               outcome_type: str = "auto", levels=None, length_controls: bool = True,
               client_state: bool = False, conversation_table=None,
-              join_column: str | None = None) -> dict:
+              join_column: str | None = None, better: str | None = None) -> dict:
     """Run the outcome study on a scored directory; write ``results.json`` and ``report.html``.
 
     Parameters
@@ -591,6 +540,8 @@ def run_study(scored_dir, report_dir, outcome: str, control=None, snapshot=None,
         Use the client's valence and its trajectory as predictors (default: a group apart).
     conversation_table, join_column : path, str, optional
         A per-conversation CSV/Parquet table joined on ``conversation_id`` = ``join_column``.
+    better : {"higher", "lower"}, optional
+        Which direction of the outcome is the better one (labels the report's groups).
     n_boot, n_splits, n_repeats, seed, alpha
         Bootstrap resamples, CV folds, CV repeats, random seed, FDR level for "significant".
 
@@ -601,6 +552,8 @@ def run_study(scored_dir, report_dir, outcome: str, control=None, snapshot=None,
     """
     from .._version import __version__
 
+    if better not in (None, "higher", "lower"):
+        raise InputError(f"better must be 'higher' or 'lower', got {better!r}")
     turns, convs = load_scored(scored_dir)
     join = None
     if conversation_table is not None:
@@ -642,7 +595,7 @@ def run_study(scored_dir, report_dir, outcome: str, control=None, snapshot=None,
         "signals": extras["notes"],
         "settings": {"n_boot": n_boot, "n_splits": n_splits, "n_repeats": n_repeats,
                      "seed": seed, "alpha": alpha, "group_column": group_column,
-                     "length_controls": length_controls, "client_state_as_predictor": client_state,
+                     "length_controls": length_controls, "better": better, "client_state_as_predictor": client_state,
                      "cv": "sklearn GroupKFold(shuffle=True, random_state=seed+repeat)",
                      "model": model,
                      "metric": {"binary": "ROC AUC", "continuous": "R^2",
