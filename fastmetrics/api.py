@@ -175,7 +175,8 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
           speaker: str | None = None, text: str | None = None, role_column: str | None = None,
           role_map=None, conversation_columns: Sequence[str] | None = None,
           layout: str = "files", engine: str = "local", client=None, scheduler: str | None = None,
-          workers: int | None = None, **options) -> ScoreResult:
+          workers: int | None = None, conversation_table: str | Path | None = None,
+          join_column: str | None = None, **options) -> ScoreResult:
     """Score a corpus with metric families.
 
     Parameters
@@ -191,6 +192,11 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
         until then; ``resume=True`` reuses them after an interruption (only when the
         parameters and the inputs are the same), ``restart=True`` discards them. One run at a
         time per folder.
+    conversation_table, join_column : path, str, optional
+        A per-conversation CSV/Parquet table (outcomes, questionnaires) whose ``join_column``
+        holds the conversation id; its other columns are added to ``conversations.parquet``
+        (nulls where a conversation has no row; counts in the metadata key
+        ``fastmetrics.conversation_table`` and a warning).
     format, on_error, conversation, order, speaker, text, role_column, role_map,
     conversation_columns
         As in :func:`fastmetrics.load`. With ``on_error="skip"`` the skipped rows are returned
@@ -256,10 +262,13 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
                      role_column=role_column, role_map=role_map,
                      conversation_columns=list(conversation_columns or []))
     src = _source(data, format=format, spec=spec, problems=problems, chunk_turns=chunk_turns)
+    table = _conversation_table(src, conversation_table, join_column)
     params = {"metrics": requested, "options": opts, "format": format, "on_error": on_error,
               "sources": src.names, "spec": spec.__dict__, "keep_text": keep_text,
               "chunk_turns": chunk_turns, "backend": backend, "version": __version__,
               "layout": layout}
+    if table is not None:
+        params["conversation_table"] = [table.path, table.join_column]
     plan = Plan(families=families, options=opts, n_threads=n, backend=backend, keep_text=keep_text)
     position = None
     if progress and src.total_turns is None and src.files:  # text inputs: progress in bytes read
@@ -274,7 +283,8 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
         if out_dir is not None:
             from .engine.outputs import RunDir, input_fingerprint
 
-            run_dir = RunDir(out_dir, params, input_fingerprint(src.files), resume=resume,
+            run_dir = RunDir(out_dir, params, input_fingerprint(
+                list(src.files) + ([table.path] if table is not None else [])), resume=resume,
                              restart=restart, layout=layout)
         if engine == "dask":
             from .engine.dask import run_dask
@@ -288,6 +298,9 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
             raise InputError(f"no valid conversations to score{where}")
         warn_renamed(run.renamed)
         metadata = _metadata(run, families, params, problems)
+        if table is not None:
+            metadata["fastmetrics.conversation_table"] = json.dumps(table.record(), sort_keys=True)
+            table.warn()
         if run_dir is None:
             result = ScoreResult(metadata=metadata, skipped=list(problems.records), files={},
                                  tables=_concat(run, metadata))
@@ -301,6 +314,31 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
         bar.close(clear=failed)
         if run_dir is not None:
             run_dir.close()
+
+
+def _conversation_table(src: _Source, path, join_column):
+    """Join ``--conversation-table`` onto every chunk's conversation columns as it is read
+    (:mod:`fastmetrics.io.conversation_table`); None without a table."""
+    if path is None:
+        if join_column:
+            raise InputError("--join-column needs --conversation-table FILE")
+        return None
+    from .io.conversation_table import read_conversation_table
+
+    table = read_conversation_table(path, join_column)
+    chunks = src.chunks
+
+    def joined():
+        for chunk in chunks:
+            for name, col in table.take(chunk.conversation_id.to_pylist()).items():
+                if name in chunk.conv_columns:
+                    raise InputError(f"conversation table {table.path!r}: column {name!r} is also "
+                                     "a conversation column of the input")
+                chunk.conv_columns[name] = col
+            yield chunk
+
+    src.chunks = joined()
+    return table
 
 
 def _metadata(run: LocalRun, families, params: dict, problems: Problems) -> dict[str, str]:

@@ -96,6 +96,7 @@ def cmd_score(args) -> int:
                 csv=args.csv, keep_text=not args.no_text, resume=args.resume,
                 restart=args.restart, progress=bar_enabled(args.quiet), layout=args.layout,
                 engine=args.engine, scheduler=args.scheduler, workers=args.workers,
+                conversation_table=args.conversation_table, join_column=args.join_column,
                 **_spec_kwargs(args), **_family_options(args))
     if not args.quiet:
         m = res.metadata
@@ -231,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --engine dask: the address of a running Dask scheduler")
     ps.add_argument("--workers", type=int, metavar="N",
                     help="with --engine dask and no --scheduler: a local cluster of N worker processes")
+    ps.add_argument("--conversation-table", metavar="FILE",
+                    help="per-conversation CSV/Parquet (outcomes, questionnaires) joined on the "
+                         "conversation id; its columns go to conversations.parquet")
+    ps.add_argument("--join-column", metavar="COLUMN",
+                    help="column of --conversation-table holding the conversation id")
     ps.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_input_options(ps)
     _add_family_options(ps)

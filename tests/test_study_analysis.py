@@ -2,7 +2,7 @@
 
 References: scipy.stats.spearmanr and the textbook first-order partial-correlation formula
 for the correlations, a hand-written Benjamini-Hochberg step-up for the q-values,
-``sklearn.model_selection.cross_val_predict`` + ``sklearn.metrics`` for the cross-validated
+the scikit-learn nested-CV reference (:mod:`fastmetrics.testing.study`) + ``sklearn.metrics`` for the cross-validated
 models. Synthetic corpora plant an effect in a trajectory feature only, in a snapshot feature
 only, or nowhere (null rate checked over seeds).
 """
@@ -16,7 +16,7 @@ from scipy import stats
 
 from fastmetrics.errors import InputError
 from fastmetrics.study.analysis import (Feature, StudyInput, analyse, bh_qvalues,
-                                        bootstrap_rank_corr_ci, compare_models, make_model,
+                                        bootstrap_rank_corr_ci, compare_models,
                                         partial_spearman)
 
 
@@ -154,9 +154,10 @@ def test_bh_qvalues_match_step_up_reference_and_keep_nan():
 
 
 # ----------------------------------------------------------------------------- models
-def test_compare_models_matches_sklearn_cross_val_predict():
+def test_compare_models_matches_the_sklearn_nested_reference():
     from sklearn.metrics import r2_score, roc_auc_score
-    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    from fastmetrics.testing.study import nested_oof_reference
 
     rng = np.random.default_rng(6)
     n = 90
@@ -165,10 +166,9 @@ def test_compare_models_matches_sklearn_cross_val_predict():
     groups = np.repeat(np.arange(30), 3)  # three conversations per group
     sets = {"snapshot": X[:, :1], "trajectory": X[:, 1:], "both": X}
     res = compare_models(sets, y, groups, binary=False, n_splits=5, n_repeats=2, n_boot=200, seed=3)
-    for name, Xs in sets.items():
-        ref = np.mean([r2_score(y, cross_val_predict(
-            make_model(False), Xs, y, groups=groups,
-            cv=GroupKFold(5, shuffle=True, random_state=3 + r))) for r in range(2)])
+    for name, Xs in sets.items():  # nested penalty: the scikit-learn reference on the same folds
+        ref = np.mean([r2_score(y, nested_oof_reference(Xs, y, groups, 3 + r, False))
+                       for r in range(2)])
         assert res[name]["mean"] == pytest.approx(ref, abs=1e-10)
         assert res[name]["ci_low"] <= res[name]["mean"] <= res[name]["ci_high"]
     d = res["delta_both_minus_snapshot"]
@@ -177,8 +177,7 @@ def test_compare_models_matches_sklearn_cross_val_predict():
     yb = (y > 0).astype(float)
     res = compare_models({"snapshot": X[:, :1], "trajectory": X[:, 1:], "both": X}, yb, groups,
                          binary=True, n_splits=5, n_repeats=1, n_boot=100, seed=0)
-    pred = cross_val_predict(make_model(True), X[:, :1], yb, groups=groups,
-                             cv=GroupKFold(5, shuffle=True, random_state=0), method="predict_proba")[:, 1]
+    pred = nested_oof_reference(X[:, :1], yb, groups, 0, True)
     assert res["snapshot"]["metric"] == "auc"
     assert res["snapshot"]["mean"] == pytest.approx(roc_auc_score(yb, pred), abs=1e-12)
 

@@ -1,5 +1,5 @@
 """The study on real ESConv files, checked against an independent computation from the raw
-JSON (naive parsing and attribution, scipy correlations, sklearn cross_val_predict)."""
+JSON (naive parsing and attribution, scipy correlations, the scikit-learn nested-CV reference of fastmetrics.testing.study)."""
 from __future__ import annotations
 
 import json
@@ -44,7 +44,8 @@ def failed_study(tmp_path_factory):
     fastmetrics.score(FAILED, metrics=["basic"], out_dir=d / "scored")
     res = run_study(d / "scored", d / "report", "final_emotion_intensity",
                     control="initial_emotion_intensity", snapshot=["feedback_mean"],
-                    trajectory=["feedback_slope"], n_boot=300, n_repeats=2, seed=0)
+                    trajectory=["feedback_slope"], n_boot=300, n_repeats=2, seed=0,
+                    length_controls=False)
     return d, res
 
 
@@ -68,9 +69,8 @@ def test_counts_and_partial_correlation_match_the_raw_file(failed_study):
 
 def test_model_comparison_matches_sklearn_on_the_raw_file(failed_study):
     from sklearn.metrics import r2_score
-    from sklearn.model_selection import GroupKFold, cross_val_predict
 
-    from fastmetrics.study.analysis import make_model
+    from fastmetrics.testing.study import nested_oof_reference
 
     _, res = failed_study
     raw = _raw_failed()
@@ -78,20 +78,16 @@ def test_model_comparison_matches_sklearn_on_the_raw_file(failed_study):
     ok = np.isfinite(ini) & np.isfinite(fin)
     X = np.column_stack([ini, fb])[ok]
     y = fin[ok]
-    ref = np.mean([r2_score(y, cross_val_predict(make_model(False), X, y, groups=np.arange(len(y)),
-                                                 cv=GroupKFold(5, shuffle=True, random_state=r)))
-                   for r in range(2)])
+    g = np.arange(len(y))
+    ref = np.mean([r2_score(y, nested_oof_reference(X, y, g, r, False)) for r in range(2)])
     assert res["models"]["snapshot"]["mean"] == pytest.approx(ref, abs=1e-10)
-    ref_c = np.mean([r2_score(y, cross_val_predict(make_model(False), X[:, :1], y,
-                                                   groups=np.arange(len(y)),
-                                                   cv=GroupKFold(5, shuffle=True, random_state=r)))
-                     for r in range(2)])
+    ref_c = np.mean([r2_score(y, nested_oof_reference(X[:, :1], y, g, r, False)) for r in range(2)])
     assert res["models"]["control_only"]["mean"] == pytest.approx(ref_c, abs=1e-10)
 
 
 def test_report_written(failed_study):
     d, res = failed_study
     html = (d / "report" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == 4  # forest, scatter, trajectories, models
     assert "final_emotion_intensity" in html
     assert res["signals"]["ratings"] == 677  # 118 + 118 + 173 + 144 + 124 feedback labels in the file

@@ -48,7 +48,13 @@ def test_results_json_schema(study):
     assert kinds["bolt_question_rate"] == "snapshot"
     assert kinds["quality_slope"] == "trajectory"
     assert "feedback_slope" in kinds  # via fastmetrics.trajectory
-    assert {s["name"] for s in on_disk["skipped_features"]} >= {"bolt_planning_rate"}
+    # a behaviour no supporter turn shows is not a signal (planning is not among the labels)
+    assert "bolt_planning_rate" not in kinds
+    sig = {r["signal"]: r for r in on_disk["signal_comparison"]}
+    assert {"feedback", "bolt_question"} <= set(sig)
+    for r in sig.values():
+        assert set(r["delta"]) >= {"mean", "ci_low", "ci_high", "p"} and r["q"] is not None
+        assert r["delta"]["ci_low"] <= r["delta"]["ci_high"]
     m = on_disk["models"]
     for name in ("snapshot", "trajectory", "both"):
         assert set(m[name]) >= {"metric", "mean", "ci_low", "ci_high"}
@@ -222,8 +228,9 @@ class _CDP:
         os.close(self._r)
 
 
-def render(html_path):
-    """Load a page in headless Chromium; return (images, console/log errors, exceptions)."""
+def render(html_path, expressions=()):
+    """Load a page in headless Chromium; return (images, console/log errors, title), plus the
+    values of ``expressions`` (JavaScript, evaluated in order after loading) when given."""
     binary = _chromium()
     with tempfile.TemporaryDirectory() as ud:
         cdp = _CDP(binary, ud)
@@ -241,12 +248,16 @@ def render(html_path):
             images = json.loads(res["result"]["value"])
             title = cdp.send("Runtime.evaluate", {"expression": "document.title",
                                                   "returnByValue": True}, session=sid)
+            values = [cdp.send("Runtime.evaluate", {"expression": x, "returnByValue": True},
+                               session=sid)["result"].get("value") for x in expressions]
             errors = [m for m in cdp.events
                       if (m.get("method") == "Runtime.consoleAPICalled"
                           and m["params"]["type"] in ("error", "assert"))
                       or m.get("method") == "Runtime.exceptionThrown"
                       or (m.get("method") == "Log.entryAdded"
                           and m["params"]["entry"]["level"] == "error")]
+            if expressions:
+                return images, errors, title["result"]["value"], values
             return images, errors, title["result"]["value"]
         finally:
             cdp.close()
@@ -255,8 +266,10 @@ def render(html_path):
 def test_report_is_self_contained(study):
     d, res = study
     html = (d / "report" / "report.html").read_text()
-    assert "http://" not in html and "https://" not in html and "<script" not in html
-    assert html.count("data:image/png;base64,") == 3
+    # no external resources; the one inline script sorts the tables
+    assert "http://" not in html and "https://" not in html and "<script src" not in html
+    assert html.count("<script>") == 1 and "function sortTable" in html
+    assert html.count("data:image/png;base64,") == 4  # forest, scatter, trajectories, models
     for s in res["summary"]:
         assert s.split(";")[0][:40].replace("'", "&#x27;") in html
 
@@ -265,12 +278,23 @@ def test_report_is_self_contained(study):
                     "(Debian: apt-get install chromium); the browser check cannot run")
 def test_report_renders_in_headless_chromium(study):
     d, _ = study
-    images, errors, title = render(d / "report" / "report.html")
+    col = "Array.from(document.getElementById('features').rows).slice(1).map(r => r.cells[3].textContent)"
+    images, errors, title, (before, _, after, links, heads) = render(
+        d / "report" / "report.html",
+        [col, "sortTable('features', 3)", col,
+         "Array.from(document.querySelectorAll('#features a')).map(a => a.getAttribute('href'))",
+         "Array.from(document.getElementById('signals').rows[0].cells).map(c => c.textContent)"])
     assert "fastmetrics study" in title
-    assert len(images) == 3, images
+    assert len(images) == 4, images
+    assert "forest plot" in images[0]["alt"]  # the headline figure comes first
     for im in images:
         assert im["complete"] and im["w"] > 100 and im["h"] > 100, im
     assert errors == [], errors
+    # the feature table sorts by a clicked column (rho, ascending) and links each definition
+    nums = [float(v) for v in after]
+    assert sorted(before, key=float) == after and nums == sorted(nums)
+    assert links and all(h.startswith("METRICS.md#") for h in links)
+    assert "full - base [95% CI]" in heads and "adds" in heads
 
 
 @pytest.mark.skipif(_chromium() is None, reason="no chromium binary on PATH")
@@ -307,9 +331,8 @@ def test_group_column_keeps_groups_within_folds(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
     from sklearn.metrics import r2_score
-    from sklearn.model_selection import GroupKFold, cross_val_predict
 
-    from fastmetrics.study.analysis import make_model
+    from fastmetrics.testing.study import nested_oof_reference
 
     truth = make_scored_dir(tmp_path / "s", n_conv=50, effect="snapshot", seed=8)
     sup = np.array([f"s{i % 10}" for i in range(50)])
@@ -319,8 +342,7 @@ def test_group_column_keeps_groups_within_folds(tmp_path):
                     snapshot=["quality_mean"], group_column="supporter", n_boot=20, n_repeats=1,
                     report=False)
     X = np.column_stack([truth["initial"], truth["quality_mean"]])
-    pred = cross_val_predict(make_model(False), X, truth["final"], groups=sup,
-                             cv=GroupKFold(5, shuffle=True, random_state=0))
+    pred = nested_oof_reference(X, truth["final"], sup, 0, False)  # inner folds grouped too
     assert res["models"]["snapshot"]["mean"] == pytest.approx(r2_score(truth["final"], pred), abs=1e-10)
     assert res["settings"]["group_column"] == "supporter"
 

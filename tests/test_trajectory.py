@@ -152,15 +152,20 @@ def test_family_names_and_string_ratings():
         fam.compute(c, Context(options={"trajectory": ["s"]}, columns={"s": pa.array(["a"] * 5)}))
 
 
-def test_family_default_uses_numeric_columns():
+def test_family_default_uses_declared_numeric_series():
     from fastmetrics.registry import Context, get
 
     c = _corpus()
-    ctx = Context(options={}, columns={"score": np.ones(5), "label": pa.array(["a"] * 5),
-                                       "source_order": np.arange(5)})
+    ctx = Context(options={}, columns={"valence": np.ones(5), "label": pa.array(["a"] * 5),
+                                       "source_order": np.arange(5), "score": np.ones(5),
+                                       "annotator_id": np.arange(5.0)})
     res = get("trajectory").compute(c, ctx)
+    assert "valence_mean" in res.conversations
+    # carried input columns (an identifier, an unnamed score) are series only when named
+    assert not any(k.startswith(("label", "source_order", "score", "annotator_id"))
+                   for k in res.conversations)
+    res = get("trajectory").compute(c, Context(options={"trajectory": ["score"]}, columns=ctx.columns))
     assert "score_mean" in res.conversations
-    assert not any(k.startswith(("label", "source_order")) for k in res.conversations)
 
 
 def test_pipeline_end_to_end_matches_direct_calls():

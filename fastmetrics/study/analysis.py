@@ -28,13 +28,12 @@ Everything is vectorised over bootstrap resamples with ``scipy.stats.rankdata(ax
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import InputError
-
-ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
 
 
 # --------------------------------------------------------------------------- correlations
@@ -157,9 +156,24 @@ def bh_qvalues(p) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- models
-def _metric_rows(y: np.ndarray, pred: np.ndarray, binary: bool) -> np.ndarray:
-    """R^2 (or ROC AUC) of each row of ``pred`` against the matching row of ``y``; (B, n)."""
-    if binary:
+def _kind(binary) -> str:
+    """Outcome kind from a bool (binary or not) or a kind name."""
+    if isinstance(binary, str):
+        return binary
+    return "binary" if binary else "continuous"
+
+
+METRIC_OF = {"binary": "auc", "continuous": "r2", "ordinal": "spearman"}
+#: The metric's value for an uninformative model (chance, or predicting the mean).
+NULL_OF = {"binary": 0.5, "continuous": 0.0, "ordinal": 0.0}
+
+
+def _metric_rows(y: np.ndarray, pred: np.ndarray, binary) -> np.ndarray:
+    """Held-out metric of each row of ``pred`` against the matching row of ``y``; (B, n):
+    ROC AUC (binary), Spearman's rho of prediction and outcome (ordinal: only the order of
+    the levels is used), R^2 (continuous)."""
+    kind = _kind(binary)
+    if kind == "binary":
         from scipy.stats import rankdata
 
         pos = y > 0.5
@@ -169,44 +183,83 @@ def _metric_rows(y: np.ndarray, pred: np.ndarray, binary: bool) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             auc = ((rk * pos).sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
         return np.where((n1 > 0) & (n0 > 0), auc, np.nan)
+    if kind == "ordinal":
+        from scipy.stats import rankdata
+
+        return _pearson_rows(rankdata(pred, axis=1), rankdata(y, axis=1))
     sse = ((y - pred) ** 2).sum(axis=1)
     sst = ((y - y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(sst > 0, 1 - sse / sst, np.nan)
 
 
+#: Penalty grid searched by the inner cross-validation (ridge alpha; logistic C = 1/alpha).
+ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 7))
+#: Folds of the inner (penalty-choosing) cross-validation.
+INNER_SPLITS = 3
+
+
 def make_model(binary: bool):
-    """The estimator every predictor set uses (see the module docstring)."""
+    """The pipeline every predictor set uses, before the penalty is chosen:
+    median imputation -> standardisation -> ridge (continuous, ordinal) or L2 logistic
+    regression (binary). The penalty is set by :func:`fit_nested`."""
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression, RidgeCV
-    from sklearn.pipeline import make_pipeline
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    est = LogisticRegression(C=1.0, max_iter=2000) if binary else RidgeCV(alphas=ALPHAS)
-    return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
-                         StandardScaler(), est)
+    est = LogisticRegression(C=1.0, max_iter=2000) if binary else Ridge(alpha=1.0)
+    return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                     ("scale", StandardScaler()), ("model", est)])
+
+
+def penalty_grid(binary: bool) -> dict:
+    """The ``GridSearchCV`` grid of :func:`make_model`'s penalty."""
+    return ({"model__C": [1.0 / a for a in ALPHAS]} if binary else {"model__alpha": list(ALPHAS)})
+
+
+def fit_nested(X: np.ndarray, y: np.ndarray, groups: np.ndarray, binary: bool, seed: int):
+    """Fit :func:`make_model` on a training fold with the penalty chosen by an inner grouped
+    cross-validation of that fold only (``GroupKFold(INNER_SPLITS, shuffle=True,
+    random_state=seed)``; score: ROC AUC for a binary outcome, else negative MSE; refit on
+    the whole fold). The held-out fold is never seen, so the choice cannot leak."""
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+
+    k = min(INNER_SPLITS, len(np.unique(groups)))
+    if k < 2 or (binary and min(np.bincount(y.astype(np.int64), minlength=2)) < k):
+        return make_model(binary).fit(X, y)  # too few for an inner split: default penalty
+    gs = GridSearchCV(make_model(binary), penalty_grid(binary),
+                      cv=GroupKFold(n_splits=k, shuffle=True, random_state=seed),
+                      scoring="roc_auc" if binary else "neg_mean_squared_error", refit=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an inner fold with one class scores NaN
+        gs.fit(X, y, groups=groups)
+    return gs
 
 
 def oof_predictions(X: np.ndarray, y: np.ndarray, groups: np.ndarray, binary: bool,
                     n_splits: int, seed: int) -> np.ndarray:
-    """Out-of-fold predictions (probability of class 1 for a binary outcome), shape (n,)."""
+    """Out-of-fold predictions (probability of class 1 for a binary outcome), shape (n,).
+
+    Outer folds ``GroupKFold(n_splits, shuffle=True, random_state=seed)`` (the same for every
+    predictor set of a repeat: they depend on the groups and the seed only); in each training
+    fold the penalty is chosen by :func:`fit_nested` with inner seed ``seed * 1009 + fold``."""
     from sklearn.model_selection import GroupKFold
 
     cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     pred = np.empty(len(y))
-    for tr, te in cv.split(X, y, groups):
-        m = make_model(binary)
+    for fold, (tr, te) in enumerate(cv.split(X, y, groups)):
         if binary and len(np.unique(y[tr])) < 2:
             pred[te] = float(np.mean(y[tr]))
             continue
-        m.fit(X[tr], y[tr])
+        m = fit_nested(X[tr], y[tr], groups[tr], binary, seed * 1009 + fold)
         pred[te] = m.predict_proba(X[te])[:, 1] if binary else m.predict(X[te])
     return pred
 
 
 def compare_models(sets: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarray,
-                   binary: bool, n_splits: int = 5, n_repeats: int = 5, n_boot: int = 2000,
-                   seed: int = 0, level: float = 0.95) -> dict:
+                   binary, n_splits: int = 5, n_repeats: int = 5, n_boot: int = 2000,
+                   seed: int = 0, level: float = 0.95, _keep_boot: bool = False) -> dict:
     """Cross-validated held-out metric of each predictor set and of ``both - snapshot``.
 
     Parameters
@@ -216,8 +269,9 @@ def compare_models(sets: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarra
     y : numpy.ndarray of float, shape (n,)
     groups : numpy.ndarray, shape (n,)
         Group labels; conversations of one group never straddle train and test.
-    binary : bool
-        Logistic regression and ROC AUC instead of ridge and R^2.
+    binary : bool or {"continuous", "binary", "ordinal"}
+        Logistic regression and ROC AUC instead of ridge and R^2; "ordinal": ridge on the
+        level codes, scored by held-out Spearman's rho (see :func:`_metric_rows`).
 
     Returns
     -------
@@ -231,20 +285,23 @@ def compare_models(sets: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarra
     if n_groups < n_splits:
         raise InputError(f"{n_groups} groups (conversations) is too few for {n_splits}-fold "
                          "cross-validation; lower --folds or add data")
-    metric = "auc" if binary else "r2"
+    metric = METRIC_OF[_kind(binary)]
     a = (1 - level) / 2
     preds_by_set: dict[str, np.ndarray] = {}
     for name, X in sets.items():
         if X.shape[1]:
-            preds_by_set[name] = np.stack([oof_predictions(X, y, groups, binary, n_splits, seed + r)
+            preds_by_set[name] = np.stack([oof_predictions(X, y, groups, _kind(binary) == "binary",
+                                                           n_splits, seed + r)
                                            for r in range(n_repeats)])
     # the same resamples for every set: paired differences
     boot = {name: np.empty(n_boot) for name in preds_by_set}
+    rep = {name: np.empty((n_repeats, n_boot)) for name in preds_by_set}  # per repeat
     for s, ii in _resamples(n, n_boot, seed + 7919):
         yb = y[ii]
         for name, preds in preds_by_set.items():
-            boot[name][s:s + len(ii)] = np.nanmean(
-                np.stack([_metric_rows(yb, p[ii], binary) for p in preds]), axis=0)
+            m = np.stack([_metric_rows(yb, p[ii], binary) for p in preds])
+            rep[name][:, s:s + len(ii)] = m
+            boot[name][s:s + len(ii)] = np.nanmean(m, axis=0)
     out: dict = {}
     for name, X in sets.items():
         if X.shape[1] == 0:
@@ -269,6 +326,8 @@ def compare_models(sets: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarra
         out["delta_both_minus_snapshot"] = {"metric": metric, "mean": None, "ci_low": None,
                                             "ci_high": None,
                                             "reason": "needs both snapshot and trajectory features"}
+    if _keep_boot:
+        out["_boot"] = rep
     if "control_only" in boot:
         for name in ("snapshot", "trajectory"):
             if name in boot:
@@ -277,6 +336,110 @@ def compare_models(sets: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarra
                 out[f"delta_{name}_minus_control_only"] = {
                     "metric": metric, "mean": out[name]["mean"] - out["control_only"]["mean"],
                     "ci_low": float(lo), "ci_high": float(hi)}
+    return out
+
+
+def compare_pair(X_base: np.ndarray, X_full: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                 binary, n_splits: int = 5, n_repeats: int = 5, n_boot: int = 2000,
+                 seed: int = 0, level: float = 0.95) -> dict:
+    """Held-out metric of a base and a full predictor set and the paired CI of full - base.
+
+    Both sets are fitted on the same outer folds in every repeat (:func:`oof_predictions`).
+    The CI of the difference is a paired percentile bootstrap over conversations: each
+    resample of conversations scores both sets' out-of-fold predictions of one repeat (the
+    same resample for both sets), and the differences of all repeats are pooled (n_repeats x
+    n_boot values), so the CI reflects the sampling of conversations and the variation over
+    fold assignments (a difference that one fold split shows and another does not widens
+    it). The two-sided p-value is ``2 * min(P*(d <= 0), P*(d >= 0))`` over those pooled
+    differences (at least ``1 / (n_boot + 1)``). The point estimate is the mean over
+    repeats of the full-sample difference.
+
+    Returns
+    -------
+    dict
+        ``{metric, base: {mean, ci_low, ci_high, per_repeat}, full: {...}, delta: {mean, ci_low,
+        ci_high, p, per_repeat}}``.
+    """
+    if X_base.shape[1] == 0:  # intercept only: a constant column (the training-fold mean)
+        X_base = np.zeros((len(y), 1))
+    res = compare_models({"base": X_base, "full": X_full}, y, groups, binary, n_splits=n_splits,
+                         n_repeats=n_repeats, n_boot=n_boot, seed=seed, level=level,
+                         _keep_boot=True)
+    boot = res.pop("_boot")
+    d = (boot["full"] - boot["base"]).ravel()
+    d = d[np.isfinite(d)]
+    a = (1 - level) / 2
+    if len(d):
+        lo, hi = np.quantile(d, [a, 1 - a])
+        p = min(1.0, max(2 * min(np.mean(d <= 0), np.mean(d >= 0)), 1.0 / (n_boot + 1)))
+    else:
+        lo = hi = p = float("nan")
+    per = [f - b for f, b in zip(res["full"]["per_repeat"], res["base"]["per_repeat"])]
+    return {"metric": res["base"]["metric"], "base": res["base"], "full": res["full"],
+            "delta": {"mean": res["full"]["mean"] - res["base"]["mean"], "ci_low": float(lo),
+                      "ci_high": float(hi), "p": float(p), "per_repeat": per}}
+
+
+@dataclass
+class Signal:
+    """A supporter signal: its per-conversation mean and trajectory features."""
+
+    name: str
+    mean: np.ndarray
+    trajectory: dict  # feature name -> (n,) array
+    source: str = ""
+    group: str = ""   # "empathy", "human", "behaviour", "valence", "alliance", "embedding_sync"
+    mean_name: str = ""  # the mean's feature name (default <name>_mean)
+
+
+def signal_comparison(signals: list, y: np.ndarray, Z: np.ndarray, groups: np.ndarray, binary,
+                      *, n_splits: int = 5, n_repeats: int = 5, n_boot: int = 2000,
+                      seed: int = 0, alpha: float = 0.05, min_conversations: int = 8) -> list:
+    """For each signal S: control + mean(S) against control + mean(S) + trajectory(S).
+
+    Conversations where S has no value (its mean is NaN) are left out of that signal's
+    comparison (counted); missing trajectory features (too few turns for a slope) are
+    imputed inside the pipeline. Benjamini-Hochberg over the signals' p-values.
+    """
+    out = []
+    for i, s in enumerate(signals):
+        m = np.asarray(s.mean, dtype=np.float64)
+        ok = np.isfinite(m)
+        tr = {k: np.asarray(v, dtype=np.float64) for k, v in s.trajectory.items()}
+        tr = {k: v for k, v in tr.items() if np.isfinite(v[ok]).sum() >= 4 and np.ptp(v[ok][np.isfinite(v[ok])]) > 0}
+        row = {"signal": s.name, "group": s.group, "source": s.source, "n": int(ok.sum()),
+               "n_dropped_no_value": int((~ok).sum()),
+               "mean_feature": s.mean_name or f"{s.name}_mean",
+               "trajectory_features": sorted(tr)}
+        n_grp = len(np.unique(np.asarray(groups)[ok]))
+        reason = None
+        if ok.sum() < max(min_conversations, n_splits) or n_grp < n_splits:
+            reason = f"only {int(ok.sum())} conversations have this signal"
+        elif np.ptp(m[ok]) == 0:
+            reason = "its mean is constant"
+        elif not tr:
+            reason = "no trajectory feature varies"
+        elif _kind(binary) == "binary" and len(np.unique(y[ok])) < 2:
+            reason = "one outcome class only among these conversations"
+        if reason:
+            row.update({"reason": reason, "p": None, "q": None, "significant": False})
+            out.append(row)
+            continue
+        Xb = np.column_stack([Z[ok], m[ok]])
+        Xf = np.column_stack([Xb] + [tr[k][ok] for k in sorted(tr)])
+        res = compare_pair(Xb, Xf, y[ok], np.asarray(groups)[ok], binary, n_splits=n_splits,
+                           n_repeats=n_repeats, n_boot=n_boot, seed=seed + 31 * (i + 1))
+        row.update({"metric": res["metric"], "base": res["base"], "full": res["full"],
+                    "delta": res["delta"], "p": res["delta"]["p"]})
+        out.append(row)
+    q = bh_qvalues([r["p"] if r.get("p") is not None else np.nan for r in out])
+    for r, qq in zip(out, q):
+        if r.get("p") is not None:
+            r["q"] = float(qq)
+            # "the trajectory adds": q < alpha, a positive difference, and a full model better
+            # than chance / the mean (not merely less harmful than an uninformative base)
+            r["significant"] = bool(np.isfinite(qq) and qq < alpha and r["delta"]["mean"] > 0
+                                    and r["full"]["mean"] > NULL_OF[_kind(binary)])
     return out
 
 
@@ -293,7 +456,14 @@ class Feature:
 
 @dataclass
 class StudyInput:
-    """Aligned per-conversation arrays for :func:`analyse`."""
+    """Aligned per-conversation arrays for :func:`analyse`.
+
+    ``features`` are the columns of the feature table (kinds ``snapshot``, ``trajectory``,
+    ``relational``, ``client_state``); ``signals`` the supporter signals of the per-signal
+    comparison; ``primary`` the names of the pre-declared primary features; ``outcome_type``
+    ``auto`` (two distinct values: binary, else continuous), ``binary``, ``continuous`` or
+    ``ordinal`` (y holds the level codes 0..k-1).
+    """
 
     conversation_id: list
     outcome_name: str
@@ -302,20 +472,43 @@ class StudyInput:
     Z: np.ndarray | None = None  # (n, k)
     features: list[Feature] = field(default_factory=list)
     groups: np.ndarray | None = None
+    signals: list = field(default_factory=list)
+    primary: list[str] = field(default_factory=list)
+    outcome_type: str = "auto"
+
+
+def _correlations(used, keep, y, zc, n_boot, seed, alpha, partial, offset=0):
+    out = []
+    for i, f in enumerate(used):
+        x = np.asarray(f.values, dtype=np.float64)[keep]
+        rho, p, nf = partial_spearman(x, y, zc)
+        lo, hi = bootstrap_rank_corr_ci(x, y, zc, n_boot=n_boot, seed=seed + 101 * (i + 1 + offset))
+        out.append({"name": f.name, "kind": f.kind, "source": f.source, "n": nf,
+                    "rho": rho, "ci_low": lo, "ci_high": hi, "p": p, "partial": partial})
+    q = bh_qvalues([f["p"] for f in out])
+    for f, qq in zip(out, q):
+        f["q"] = float(qq)
+        f["significant"] = bool(np.isfinite(qq) and qq < alpha)
+    return out
 
 
 def analyse(data: StudyInput, *, n_boot: int = 2000, n_splits: int = 5, n_repeats: int = 5,
             seed: int = 0, alpha: float = 0.05) -> dict:
-    """Correlations and model comparison for a prepared :class:`StudyInput`.
+    """Correlations, the per-signal comparison and the model comparisons for a
+    :class:`StudyInput`.
 
-    Conversations with a missing outcome or control are dropped first. Returns the
-    ``features`` and ``models`` parts of ``results.json`` plus ``n_conversations`` and
-    ``outcome_type``.
+    Conversations with a missing outcome or control are dropped first (counted). Returns the
+    ``features`` (exploratory, BH over them), ``primary`` (BH over the primary features
+    only, and control + primary against control), ``signal_comparison``, ``groups``
+    (relational with and without the snapshot signals; client state) and ``models`` (pooled
+    snapshot / trajectory / both) parts of ``results.json``.
     """
     y = np.asarray(data.y, dtype=np.float64)
     n0 = len(y)
     Z = np.zeros((n0, 0)) if data.Z is None else np.asarray(data.Z, dtype=np.float64).reshape(n0, -1)
-    keep = np.isfinite(y) & np.isfinite(Z).all(axis=1)
+    miss_y = ~np.isfinite(y)
+    miss_z = np.isfinite(y) & ~np.isfinite(Z).all(axis=1)
+    keep = ~miss_y & ~miss_z
     y, Z = y[keep], Z[keep]
     n = len(y)
     if n < max(n_splits, 8):
@@ -325,13 +518,20 @@ def analyse(data: StudyInput, *, n_boot: int = 2000, n_splits: int = 5, n_repeat
     uniq = np.unique(y)
     if len(uniq) < 2:
         raise InputError(f"outcome {data.outcome_name!r} is constant ({uniq[0]!r}); nothing to predict")
-    binary = len(uniq) == 2
-    if binary:
+    kind = data.outcome_type
+    if kind == "auto":
+        kind = "binary" if len(uniq) == 2 else "continuous"
+    if kind == "binary":
+        if len(uniq) != 2:
+            raise InputError(f"outcome {data.outcome_name!r} has {len(uniq)} distinct values; a "
+                             "binary outcome has two")
         y = (y == uniq[1]).astype(np.float64)
+    binary = kind == "binary"
     groups = (np.arange(n) if data.groups is None else np.asarray(data.groups)[keep])
     zc = Z if Z.shape[1] else None
+    cv = dict(n_splits=n_splits, n_repeats=n_repeats, n_boot=n_boot)
 
-    feats, skipped, used = [], [], []
+    skipped, used = [], []
     for f in data.features:
         x = np.asarray(f.values, dtype=np.float64)[keep]
         fin = x[np.isfinite(x)]
@@ -340,25 +540,26 @@ def analyse(data: StudyInput, *, n_boot: int = 2000, n_splits: int = 5, n_repeat
                             "reason": "constant" if len(fin) >= 4 else "fewer than 4 values"})
         else:
             used.append(f)
-    if not used:
+    if not used and not data.signals:
         raise InputError("every feature is constant or nearly empty over the conversations with "
                          f"an outcome: {', '.join(s['name'] for s in skipped)}")
-    for i, f in enumerate(used):
-        x = np.asarray(f.values, dtype=np.float64)[keep]
-        rho, p, nf = partial_spearman(x, y, zc)
-        lo, hi = bootstrap_rank_corr_ci(x, y, zc, n_boot=n_boot, seed=seed + 101 * (i + 1))
-        feats.append({"name": f.name, "kind": f.kind, "source": f.source, "n": nf,
-                      "rho": rho, "ci_low": lo, "ci_high": hi, "p": p,
-                      "partial": bool(data.control_names)})
-    q = bh_qvalues([f["p"] for f in feats])
-    for f, qq in zip(feats, q):
-        f["q"] = float(qq)
-        f["significant"] = bool(np.isfinite(qq) and qq < alpha)
+    partial = bool(data.control_names)
+    prim = set(data.primary)
+    feats = _correlations([f for f in used if f.name not in prim], keep, y, zc, n_boot, seed,
+                          alpha, partial)
+    prim_used = [f for f in used if f.name in prim]
+    primary: dict = {"features": _correlations(prim_used, keep, y, zc, n_boot, seed, alpha,
+                                               partial, offset=len(used))} if prim else {}
+    if prim_used:
+        Xp = np.column_stack([np.asarray(f.values, dtype=np.float64)[keep] for f in prim_used])
+        primary["model"] = compare_pair(Z, np.column_stack([Z, Xp]), y, groups, kind,
+                                        seed=seed + 3, **cv) if Z.shape[1] else \
+            compare_models({"primary": Xp}, y, groups, kind, seed=seed + 3, **cv)["primary"]
+        primary["names"] = [f.name for f in prim_used]
 
     def matrix(kinds):
         cols = [np.asarray(f.values, dtype=np.float64)[keep] for f in used if f.kind in kinds]
-        X = np.column_stack(cols) if cols else np.zeros((n, 0))
-        return X
+        return np.column_stack(cols) if cols else np.zeros((n, 0))
 
     Xs, Xt = matrix({"snapshot"}), matrix({"trajectory"})
     sets = {
@@ -368,13 +569,42 @@ def analyse(data: StudyInput, *, n_boot: int = 2000, n_splits: int = 5, n_repeat
     }
     if Z.shape[1]:
         sets["control_only"] = Z
-    models = compare_models(sets, y, groups, binary, n_splits=n_splits, n_repeats=n_repeats,
-                            n_boot=n_boot, seed=seed)
+    models = compare_models(sets, y, groups, kind, seed=seed, **cv) if (Xs.shape[1] or Xt.shape[1]) \
+        else {}
     for name, m in models.items():  # report features and controls apart
         if "n_features" in m:
             m["n_controls"] = int(Z.shape[1]) if m["n_features"] else 0
             m["n_features"] = max(m["n_features"] - m["n_controls"], 0)
-    return {"n_conversations": int(n), "n_dropped_missing_outcome": int(n0 - n),
-            "outcome_type": "binary" if binary else "continuous",
-            "outcome_levels": [float(u) for u in uniq] if binary else None,
-            "features": feats, "skipped_features": skipped, "models": models}
+
+    # per-signal comparison: the same signal on both sides
+    sigs = [Signal(s.name, np.asarray(s.mean, dtype=np.float64)[keep],
+                   {k: np.asarray(v, dtype=np.float64)[keep] for k, v in s.trajectory.items()},
+                   s.source, s.group, s.mean_name) for s in data.signals]
+    per_signal = signal_comparison(sigs, y, Z, groups, kind, seed=seed + 11, alpha=alpha, **cv)
+
+    # groups: relational (with and without the snapshot signals), client state
+    grp: dict = {}
+    Xr, Xc = matrix({"relational"}), matrix({"client_state"})
+    snap_means = [s.mean for s in sigs if np.isfinite(s.mean).sum() >= 4]
+    Xm = np.column_stack(snap_means) if snap_means else np.zeros((n, 0))
+    names = {k: [f.name for f in used if f.kind == k] for k in ("relational", "client_state")}
+    if Xr.shape[1]:
+        grp["relational"] = {"features": names["relational"],
+                             "vs_control": compare_pair(Z, np.column_stack([Z, Xr]), y, groups,
+                                                        kind, seed=seed + 5, **cv)}
+        if Xm.shape[1]:
+            grp["relational"]["beyond_snapshot"] = compare_pair(
+                np.column_stack([Z, Xm]), np.column_stack([Z, Xm, Xr]), y, groups, kind,
+                seed=seed + 6, **cv)
+            grp["relational"]["snapshot_features"] = [s.mean_name or f"{s.name}_mean" for s in sigs
+                                                      if np.isfinite(s.mean).sum() >= 4]
+    if Xc.shape[1]:
+        grp["client_state"] = {"features": names["client_state"],
+                               "vs_control": compare_pair(Z, np.column_stack([Z, Xc]), y, groups,
+                                                          kind, seed=seed + 7, **cv)}
+    return {"n_conversations": int(n), "n_dropped_missing_outcome": int(miss_y.sum()),
+            "n_dropped_missing_control": int(miss_z.sum()),
+            "outcome_type": kind,
+            "outcome_levels": [float(u) for u in uniq] if kind in ("binary", "ordinal") else None,
+            "features": feats, "skipped_features": skipped, "primary": primary,
+            "signal_comparison": per_signal, "groups": grp, "models": models}

@@ -10,6 +10,8 @@ examples:
       --control initial_emotion_intensity
   fastmetrics study scored/ -o report/ --outcome empathy --snapshot feedback_mean \\
       --trajectory valence_slope valence_late_minus_early
+  fastmetrics study scored/ -o report/ --conversation-table outcomes.csv \\
+      --join-column participant --outcome quality --positive high
 """
 
 
@@ -21,7 +23,14 @@ def cmd_study(args) -> int:
                     n_splits=args.folds, n_repeats=args.repeats, seed=args.seed, alpha=args.alpha,
                     group_column=args.group_column, rating_column=args.rating_column,
                     strategy_column=args.strategy_column, valence_column=args.valence_column,
-                    feedback_rule=args.feedback_rule, report=not args.no_report)
+                    feedback_rule=args.feedback_rule, report=not args.no_report,
+                    signals=args.signal, primary=args.primary, positive=args.positive,
+                    outcome_type=args.outcome_type,
+                    levels=args.levels.split(",") if args.levels else None,
+                    length_controls=not args.no_length_controls,
+                    client_state=args.client_state_as_predictor,
+                    conversation_table=args.conversation_table, join_column=args.join_column,
+                    better=args.better)
     if not args.quiet:
         for line in res["summary"]:
             print(line)
@@ -44,9 +53,32 @@ def register_cli(subparsers) -> None:
     p.add_argument("--control", action="append", metavar="COL",
                    help="conversation column to partial out (repeatable)")
     p.add_argument("--snapshot", nargs="+", metavar="COL", help="snapshot feature columns "
-                   "(default: automatic: *_mean, bolt_*_rate, feedback_mean)")
+                   "(default: the supporter signals' means and the family-declared *_mean, "
+                   "bolt_*_rate columns)")
     p.add_argument("--trajectory", nargs="+", metavar="COL", help="trajectory feature columns "
-                   "(default: automatic: *_slope, *_late_minus_early, *_volatility, ...)")
+                   "(default: the supporter signals' slope, late-early, volatility, convergence "
+                   "and the family-declared trajectory columns)")
+    p.add_argument("--signal", action="append", metavar="COL",
+                   help="further per-turn column to compare signal by signal (repeatable)")
+    p.add_argument("--primary", nargs="+", metavar="FEATURE",
+                   help="pre-declared primary features, reported and corrected apart")
+    p.add_argument("--positive", metavar="LABEL",
+                   help="positive class of a categorical outcome (scored by ROC AUC)")
+    p.add_argument("--outcome-type", default="auto",
+                   choices=("auto", "continuous", "binary", "ordinal"),
+                   help="outcome kind (default auto: two values binary, else continuous)")
+    p.add_argument("--better", choices=("higher", "lower"),
+                   help="which direction of the outcome is better (labels the report's groups)")
+    p.add_argument("--levels", metavar="LOW,...,HIGH", help="order of an ordinal outcome's levels")
+    p.add_argument("--no-length-controls", action="store_true",
+                   help="do not add the number of turns and of supporter turns as controls")
+    p.add_argument("--client-state-as-predictor", action="store_true",
+                   help="use the client's valence and its trajectory as predictors "
+                        "(default: reported as a group apart)")
+    p.add_argument("--conversation-table", metavar="FILE",
+                   help="per-conversation CSV/Parquet (outcomes, questionnaires) to join")
+    p.add_argument("--join-column", metavar="COLUMN",
+                   help="column of --conversation-table holding the conversation id")
     p.add_argument("--group-column", metavar="COL",
                    help="conversation column whose groups never straddle CV folds (default: none)")
     p.add_argument("--rating-column", default="rating", help="per-turn seeker rating column (default: rating)")

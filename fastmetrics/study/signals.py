@@ -24,12 +24,14 @@ objects); memory O(n_turns).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..corpus import CLIENT, THERAPIST
 from ..errors import InputError
 
-__all__ = ["RULES", "attribute_feedback", "unattributed_ratings"]
+__all__ = ["RULES", "attribute_feedback", "unattributed_ratings", "supporter_signals"]
 
 RULES = ("since_last_rating", "next_client")
 
@@ -114,3 +116,113 @@ def unattributed_ratings(conv_index: np.ndarray, role: np.ndarray, rating: np.nd
     used = np.zeros(len(rated), dtype=bool)
     used[j[j < len(rated)]] = True
     return int((~used).sum())
+
+
+# --------------------------------------------------------------------------- supporter signals
+#: Trajectory features of a supporter signal in the per-signal comparison.
+SIGNAL_TRAJECTORY = ("slope", "late_minus_early", "volatility")
+#: Per-turn model empathy columns by preference: trained models, else the prototype heuristic.
+EMPATHY_MODEL = ("empathy_er", "empathy_ip", "empathy_ex")
+EMPATHY_PROTO = ("empathy_proto_er", "empathy_proto_ip", "empathy_proto_ex")
+#: Two-role per-turn series: the supporter's turns are the signal; convergence (slope of the
+#: between-speaker gap) is added.
+DYADIC = {"alliance_full": "alliance", "emb_sim_prev": "embedding_sync"}
+#: Per-turn pair measures (a supporter turn against the client turn before it): the
+#: supporter's turns are the signal, no convergence.
+PAIRWISE = {"lsm_prev": "style_sync", "rlsm_turn": "style_sync"}
+
+
+@dataclass
+class TurnSignal:
+    """A supporter signal built from a per-turn series (see :func:`supporter_signals`)."""
+
+    name: str
+    mean: np.ndarray
+    trajectory: dict
+    source: str
+    group: str
+    series: np.ndarray
+    mask: np.ndarray
+    mean_name: str = ""
+
+
+def _signal(T, name, values, group, source, *, dyadic=False, mean_name=""):
+    from ..metrics.trajectory import trajectory_features
+
+    v = np.asarray(values, dtype=np.float64)
+    sup = np.where(T.role == THERAPIST, v, np.nan)
+    f = trajectory_features(T.conv_offsets, sup, T.role, role_filter="therapist")
+    traj = {f"{name}_{k}": np.asarray(f[k], dtype=np.float64) for k in SIGNAL_TRAJECTORY}
+    if dyadic and np.isfinite(v[T.role == CLIENT]).any():
+        g = trajectory_features(T.conv_offsets, v, T.role)
+        traj[f"{name}_convergence"] = np.asarray(g["convergence"], dtype=np.float64)
+    mean = np.asarray(f["mean"], dtype=np.float64)
+    mean = np.where(np.asarray(f["n"]) > 0, mean, np.nan)
+    return TurnSignal(name, mean, traj, source, group, sup, np.isfinite(sup),
+                      mean_name or f"{name}_mean")
+
+
+def supporter_signals(T, *, feedback=None, rating_column="rating", behaviour_codes=None,
+                      behaviours=(), valence_column="valence", extra=()) -> list:
+    """The supporter signals of the per-signal comparison, from the aligned turns ``T``.
+
+    In this order, each where its per-turn column is present: model empathy per mechanism
+    (``empathy_er/ip/ex`` from a trained model, else ``empathy_proto_er/ip/ex``); the human
+    rating (``feedback``: seeker ratings attributed by :func:`attribute_feedback`); one
+    behaviour indicator per BOLT behaviour (1 when a labelled supporter turn shows it, 0 when
+    it shows another; its mean is the behaviour rate); the supporter's valence; alliance
+    (``alliance_full``); embedding synchrony (``emb_sim_prev``: a turn's cosine to the
+    previous turn); style synchrony per turn (``lsm_prev``, ``rlsm_turn``); then every per-turn column named in ``extra``. Each signal is read on
+    supporter turns only: mean, slope, late - early, volatility
+    (:func:`fastmetrics.metrics.trajectory.trajectory_features`); for two-role series also
+    the convergence of the between-speaker gap.
+    """
+    out = []
+    emp = [c for c in EMPATHY_MODEL if T.has(c)] or [c for c in EMPATHY_PROTO if T.has(c)]
+    for c in emp:
+        v = T.numeric(c)
+        if v is not None:
+            out.append(_signal(T, c, v, "empathy", f"model: per-turn '{c}' (empathy family)"))
+    if feedback is not None:
+        out.append(_signal(T, "feedback", feedback, "human",
+                           f"human: seeker '{rating_column}' attributed to supporter turns"))
+    if behaviour_codes is not None:
+        codes = np.asarray(behaviour_codes)
+        lab = (T.role == THERAPIST) & (codes >= 0)
+        for i, b in enumerate(behaviours):
+            ind = np.where(lab, (codes == i).astype(np.float64), np.nan)
+            if np.nansum(ind) == 0:
+                continue
+            s = _signal(T, f"bolt_{b}", ind, "behaviour",
+                        "BOLT behaviour indicator on labelled supporter turns",
+                        mean_name=f"bolt_{b}_rate")
+            out.append(s)
+    if T.has(valence_column):
+        v = T.numeric(valence_column)
+        if v is not None and np.isfinite(v[T.role == THERAPIST]).any():
+            out.append(_signal(T, f"{valence_column}_therapist", v, "valence",
+                               f"'{valence_column}' on supporter turns (emotion family)", dyadic=True))
+    for c, grp in DYADIC.items():
+        if T.has(c):
+            v = T.numeric(c)
+            if v is not None and np.isfinite(v[T.role == THERAPIST]).any():
+                out.append(_signal(T, f"{c}_therapist", v, grp,
+                                   f"'{c}' on supporter turns ({grp} family)", dyadic=True))
+    for c, grp in PAIRWISE.items():
+        if T.has(c):
+            v = T.numeric(c)
+            if v is not None and np.isfinite(v[T.role == THERAPIST]).any():
+                out.append(_signal(T, f"{c}_therapist", v, grp,
+                                   f"'{c}' on supporter turns ({grp.replace('_', ' ')}, "
+                                   f"{c.split('_')[0]} family)"))
+    have = {s.name for s in out}
+    for c in extra:
+        if not T.has(c):
+            raise InputError(f"--signal {c!r} is not a column of turns.parquet; columns: "
+                             f"{', '.join(T.table.column_names)}")
+        v = T.numeric(c)
+        if v is None:
+            raise InputError(f"--signal {c!r} is not numeric")
+        if c not in have:
+            out.append(_signal(T, c, v, "named", f"per-turn '{c}' (named)", dyadic=True))
+    return out

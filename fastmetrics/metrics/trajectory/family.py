@@ -3,7 +3,9 @@
 Runs after every other family (``after=("*",)``) and reads the per-turn columns available so
 far (carried input columns such as ESConv's ``rating`` and the turn columns of the families
 computed before it, e.g. ``valence``). ``--trajectory SERIES[:ROLE]`` (repeatable) selects the
-series; without it, every numeric per-turn column is used. Columns are written to
+series; without it, every numeric per-turn column that a metric family declares
+(:func:`declared_turn_series`) is used: carried input columns (identifiers such as an
+``annotator_id``, a seeker ``rating``) are series only when named. Columns are written to
 ``conversations.parquet`` as ``<series>[_<role>]_<feature>`` (e.g. ``valence_client_slope``,
 ``rating_mean``); features and definitions: :mod:`fastmetrics.metrics.trajectory`. A feature
 whose name another family of the run already writes (``alliance_<scale>_convergence`` is the
@@ -30,13 +32,24 @@ _BOOKKEEPING = frozenset({"source_order", "turn", "turn_index", "position", "rol
 
 OPTIONS = (
     Option("trajectory", [], "per-turn series for trajectory features, SERIES or SERIES:ROLE "
-           "(repeatable); default: every numeric per-turn column except positions (turn, "
-           "source_order)", ListOf(Text("SERIES or SERIES:ROLE", allow_empty=False))),
+           "(repeatable); default: every numeric per-turn column a metric family declares "
+           "(carried input columns only when named)", ListOf(Text("SERIES or SERIES:ROLE", allow_empty=False))),
     Option("trajectory_threshold", None, "write <series>_first_below: first turn whose value is "
            "below this threshold", Real(optional=True)),
     Option("rlver", [], "series holding 0-100 emotion points: write <series>_rlver_reward "
            "(RLVER reward)", ListOf(Text("a series name", allow_empty=False))),
 )
+
+
+def declared_turn_series() -> frozenset:
+    """Per-turn columns declared by the registered metric families (the default series)."""
+    from ...registry import get, names
+
+    out: set = set()
+    for n in names():
+        if n != "trajectory":
+            out.update(get(n).turn_columns)
+    return frozenset(out - _BOOKKEEPING)
 
 
 def _compute(corpus, ctx: Context) -> MetricResult:
@@ -46,8 +59,9 @@ def _compute(corpus, ctx: Context) -> MetricResult:
 
     specs = list(ctx.options["trajectory"])
     if not specs:
+        declared = declared_turn_series()
         specs = [name for name, col in ctx.columns.items()
-                 if is_numeric(col) and name not in _BOOKKEEPING]
+                 if name in declared and is_numeric(col)]
     threshold = ctx.options["trajectory_threshold"]
     rlver = set(ctx.options["rlver"])
     backend = ctx.backend_for("trajectory")
