@@ -12,6 +12,10 @@ __all__ = [
 ]
 
 
+_SUBMODULES = frozenset({"api", "cli", "config", "corpus", "io", "embed", "engine", "metrics",
+                         "registry", "backends", "options", "study", "testing", "tokens"})
+
+
 def __getattr__(name):  # lazy public API: keep `import fastmetrics` light
     if name == "load":
         from .io import load
@@ -29,4 +33,8 @@ def __getattr__(name):  # lazy public API: keep `import fastmetrics` light
         from .embed.api import encode
 
         return encode
+    if name in _SUBMODULES:  # ``fastmetrics.api`` etc. without importing them up front
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fastmetrics' has no attribute {name!r}")
