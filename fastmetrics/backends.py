@@ -74,6 +74,7 @@ OPERATIONS: dict[str, Operation] = _ops(
     ("nclid_reduce", _OT, ("numba",), "uCLiD / nCLiD reduction of per-conversation distances"),
     ("category_counts", _SYNC, ("numba",), "function-word category counts per turn"),
     ("sync_from_counts", _SYNC, ("numba",), "LSM, rLSM, windows and coordination per conversation"),
+    ("sync_surrogates", _SYNC, ("numba",), "LSM per turn, rLSM and coordination of N shuffled surrogates"),
     ("vader_ascii", "fastmetrics.metrics.emotion", ("numba",), "VADER compound valence from UTF-8 bytes"),
     ("vader_tokens", "fastmetrics.metrics.emotion", ("numba",), "VADER compound valence of tokenised turns"),
     ("trajectory", "fastmetrics.metrics.trajectory", ("numba",),

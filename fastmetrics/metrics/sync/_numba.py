@@ -22,6 +22,8 @@ the denominator positive. Undefined values are NaN.
 import numba
 import numpy as np
 
+from ..._surrogates_numba import fill_source
+
 _EPS = 0.0001
 
 
@@ -236,4 +238,113 @@ def sync_from_counts(conv_offsets, role, counts, n_words, window, coord_cats, ta
         sync_kernel(conv_offsets, role, counts, n_words, window, coord_cats, target_thresh,
                     lsm, rlsm, rlsm_client, rlsm_therapist, coord_tc, coord_ct,
                     lsm_prev, rlsm_turn, rlsm_window)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# surrogates: every surrogate of every conversation of a chunk in one call
+# ------------------------------------------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def _pair_measures(a, b, src, role, counts, n_words, coord_cats, target_thresh, out, j):
+    """lsm_prev mean, rLSM and coordination (both directions) of conversation [a, b) with the
+    content of position t taken from turn src[t - a]; written to out[0..3, j]."""
+    n_cat = counts.shape[1]
+    n_mark = coord_cats.shape[0]
+    psum = np.zeros((2, n_cat), dtype=np.float64)
+    pcnt = np.zeros((2, n_cat), dtype=np.int64)
+    cond_tally = np.zeros((2, n_mark), dtype=np.int64)
+    cond_total = np.zeros((2, n_mark), dtype=np.int64)
+    tally = np.zeros((2, n_mark), dtype=np.int64)
+    n_pairs = np.zeros(2, dtype=np.int64)
+    lp_sum = 0.0
+    lp_n = 0
+    for t in range(a + 1, b):
+        r = role[t]
+        q = role[t - 1]
+        if not ((r == 0 and q == 1) or (r == 1 and q == 0)):
+            continue
+        u = src[t - a]
+        v = src[t - 1 - a]
+        n_pairs[r] += 1
+        for mi in range(n_mark):
+            k = coord_cats[mi]
+            tgt = counts[v, k] > 0
+            rep = counts[u, k] > 0
+            if rep:
+                tally[r, mi] += 1
+            if tgt:
+                cond_total[r, mi] += 1
+                if rep:
+                    cond_tally[r, mi] += 1
+        if n_words[u] == 0 or n_words[v] == 0:
+            continue
+        s_all = 0.0
+        for k in range(n_cat):
+            prev = 100.0 * counts[v, k] / n_words[v]
+            cur = 100.0 * counts[u, k] / n_words[u]
+            x = _lsm_c(prev, cur)
+            s_all += x
+            if prev > 0:
+                psum[r, k] += x
+                pcnt[r, k] += 1
+        lp_sum += s_all / n_cat
+        lp_n += 1
+    out[0, j] = lp_sum / lp_n if lp_n > 0 else np.nan
+    s_dyad = 0.0
+    m_dyad = 0
+    for k in range(n_cat):
+        if pcnt[0, k] > 0 and pcnt[1, k] > 0:
+            s_dyad += 0.5 * (psum[0, k] / pcnt[0, k] + psum[1, k] / pcnt[1, k])
+            m_dyad += 1
+    out[1, j] = s_dyad / m_dyad if m_dyad > 0 else np.nan
+    thr = target_thresh if target_thresh > 1 else 1
+    for rr in range(2):
+        s = 0.0
+        m = 0
+        for mi in range(n_mark):
+            if cond_total[rr, mi] >= thr and n_pairs[rr] >= 1:
+                s += cond_tally[rr, mi] / cond_total[rr, mi] - tally[rr, mi] / n_pairs[rr]
+                m += 1
+        # row 2: therapist (replying) coordinating to the client; row 3: the reverse
+        out[3 - rr, j] = s / m if m > 0 else np.nan
+    return 0
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def sync_surrogate_kernel(conv_offsets, role, counts, n_words, coord_cats, target_thresh,
+                          conv_seeds, n_surrogates, observed, surrogates):
+    """observed[c, 0..3] and surrogates[c, 0..3, s]: lsm_prev mean, rLSM, coordination
+    therapist->client and client->therapist, of the conversation as it is and of its surrogates
+    (therapist turns shuffled, :mod:`fastmetrics._surrogates_numba`)."""
+    n_conv = conv_offsets.shape[0] - 1
+    for c in numba.prange(n_conv):
+        a = conv_offsets[c]
+        b = conv_offsets[c + 1]
+        src = np.empty(b - a, dtype=np.int64)
+        slots = np.empty(b - a, dtype=np.int64)
+        for t in range(a, b):
+            src[t - a] = t
+        tmp = np.empty((4, 1), dtype=np.float64)
+        _pair_measures(a, b, src, role, counts, n_words, coord_cats, target_thresh, tmp, 0)
+        for i in range(4):
+            observed[c, i] = tmp[i, 0]
+        out = np.empty((4, n_surrogates), dtype=np.float64)
+        for s in range(n_surrogates):
+            fill_source(a, b, role, conv_seeds[c], s, slots, src)
+            _pair_measures(a, b, src, role, counts, n_words, coord_cats, target_thresh, out, s)
+        for i in range(4):
+            for s in range(n_surrogates):
+                surrogates[c, i, s] = out[i, s]
+    return 0
+
+
+def sync_surrogates(conv_offsets, role, counts, n_words, coord_cats, target_thresh, conv_seeds,
+                    n_surrogates, observed, surrogates, n_threads):
+    """Observed and surrogate pair measures into ``observed`` (n_conv, 4) and ``surrogates``
+    (n_conv, 4, N) (see ``sync_surrogate_kernel``)."""
+    from ..._threads import threads
+
+    with threads(n_threads):
+        sync_surrogate_kernel(conv_offsets, role, counts, n_words, coord_cats, int(target_thresh),
+                              conv_seeds, int(n_surrogates), observed, surrogates)
     return 0
