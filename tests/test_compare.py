@@ -22,7 +22,9 @@ def test_bootstrap_ci_against_a_loop_with_the_same_seed():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=23), rng.normal(0.4, 1, size=31)
     a[3] = np.nan
+    b[5] = np.inf  # missing, as NaN (nCLiD is +inf when a turn has no in-vocabulary word)
     est, lo, hi = bootstrap_diff(a, b, n_boot=500, seed=7)
+    b[5] = np.nan
     r = np.random.default_rng(7)
     ia, ib = r.integers(0, 23, (500, 23)), r.integers(0, 31, (500, 31))
     d = [np.nanmean(b[ib[k]]) - np.nanmean(a[ia[k]]) for k in range(500)]

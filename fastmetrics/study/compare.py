@@ -5,7 +5,7 @@ per-turn column declared by a family aggregated as the conversation's mean of it
 (named ``<column>`` with level ``turn mean``) — the difference B − A of the group means with:
 
 * a **conversation-level bootstrap CI**: the conversations of each group are resampled with
-  replacement, within their group (draw order: ``rng.integers(0, n_A, (n_boot, n_A))`` then
+  replacement, within their group; NaN and ±inf values are missing (draw order: ``rng.integers(0, n_A, (n_boot, n_A))`` then
   ``rng.integers(0, n_B, (n_boot, n_B))`` from ``numpy.random.default_rng(seed)``; the same
   resamples serve every metric), percentile interval;
 * a **length-adjusted** difference ("adj."): the coefficient of the group indicator (B = 1) in
@@ -156,6 +156,19 @@ def _resamples(n_a: int, n_b: int, n_boot: int, seed: int):
     return rng.integers(0, n_a, (n_boot, n_a)), rng.integers(0, n_b, (n_boot, n_b))
 
 
+def _fmean(x) -> float:
+    """Mean of the finite values (NaN and ±inf are missing); NaN when there are none."""
+    x = np.asarray(x, float)
+    ok = np.isfinite(x)
+    return float(x[ok].mean()) if ok.any() else float("nan")
+
+
+def _fvar(x) -> tuple[float, int]:
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    return (float(x.var(ddof=1)) if len(x) > 1 else float("nan")), len(x)
+
+
 def _nanmean_rows(x):
     ok = np.isfinite(x)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -168,7 +181,7 @@ def bootstrap_diff(a, b, *, n_boot: int = 2000, seed: int = 0, alpha: float = 0.
     a, b = np.asarray(a, float), np.asarray(b, float)
     ia, ib = resamples if resamples is not None else _resamples(len(a), len(b), n_boot, seed)
     d = _nanmean_rows(b[ib]) - _nanmean_rows(a[ia])
-    est = float(np.nanmean(b) - np.nanmean(a)) if np.isfinite(a).any() and np.isfinite(b).any() else float("nan")
+    est = _fmean(b) - _fmean(a)
     d = d[np.isfinite(d)]
     if not len(d):
         return est, float("nan"), float("nan")
@@ -244,7 +257,7 @@ def _matched(a, b, pairs, n_boot, seed, alpha):
     idx = rng.integers(0, len(d), (n_boot, len(d)))
     bs = _nanmean_rows(d[idx])
     bs = bs[np.isfinite(bs)]
-    est = float(np.nanmean(d)) if np.isfinite(d).any() else float("nan")
+    est = _fmean(d)
     if not len(bs):
         return est, float("nan"), float("nan")
     lo, hi = np.quantile(bs, [alpha / 2, 1 - alpha / 2])
@@ -292,11 +305,11 @@ def compare_groups(groups: dict, labels: tuple[str, str], *, n_boot: int = 2000,
         a, b = ma[n], mb[n]
         d, lo, hi = bootstrap_diff(a, b, alpha=alpha, resamples=res)
         ad, alo, ahi = ols_group_effect(a, b, na, nb, alpha=alpha, resamples=res)
-        sd = float(np.sqrt((np.nanvar(a, ddof=1) * (np.isfinite(a).sum() - 1) + np.nanvar(b, ddof=1) *
-                            (np.isfinite(b).sum() - 1)) / max(np.isfinite(a).sum() + np.isfinite(b).sum() - 2, 1)))
+        (va, ka), (vb, kb) = _fvar(a), _fvar(b)
+        sd = float(np.sqrt((va * (ka - 1) + vb * (kb - 1)) / max(ka + kb - 2, 1))) if ka > 1 and kb > 1 else float("nan")
         row = {"metric": n, "level": level[n], "kind": _kind(n),
                "n_a": int(np.isfinite(a).sum()), "n_b": int(np.isfinite(b).sum()),
-               "mean_a": float(np.nanmean(a)), "mean_b": float(np.nanmean(b)),
+               "mean_a": _fmean(a), "mean_b": _fmean(b),
                "diff": d, "ci": [lo, hi], "diff_adj": ad, "ci_adj": [alo, ahi], "pooled_sd": sd,
                "std_diff": d / sd if sd > 0 else float("nan"),
                "std_ci": [lo / sd, hi / sd] if sd > 0 else [float("nan")] * 2}
@@ -311,7 +324,7 @@ def compare_groups(groups: dict, labels: tuple[str, str], *, n_boot: int = 2000,
         a, b = ma[le[0]], mb[le[0]]
         ia, ib = res
         d, lo, hi = bootstrap_diff(a, b, alpha=alpha, resamples=res)
-        lea, leb = float(np.nanmean(a)), float(np.nanmean(b))
+        lea, leb = _fmean(a), _fmean(b)
         more = labels[0] if (lea < leb) == le[1] else labels[1]
         # CI of |d| from the signed CI: [min |bound|, max |bound|], or [0, max] when it spans 0
         gap_ci = sorted([abs(lo), abs(hi)]) if lo * hi > 0 else [0.0, max(abs(lo), abs(hi))]
