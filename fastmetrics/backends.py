@@ -85,6 +85,7 @@ OPERATIONS: dict[str, Operation] = _ops(
     ("window_mean", _ES, ("numba",), "mean of a per-turn series over the last W turns"),
     ("lagged_spearman", _ES, ("numba",), "lagged Spearman correlation of two speakers' series"),
     ("segment_nanmean", _ES, ("numba",), "per-conversation mean of the finite values"),
+    ("change_cosine_surrogates", _ES, ("numba",), "embedding similarity at speaker changes of N shuffled surrogates"),
 )
 
 

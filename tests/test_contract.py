@@ -137,7 +137,7 @@ VARIANTS = {
     "lsm": [{"surrogates": 5, "surrogate_seed": 3}],
     "rlsm": [{"window": 2}, {"surrogates": 5}],
     "coordination": [{"coordination_threshold": 1}, {"surrogates": 5, "coordination_threshold": 1}],
-    "embedding_sync": [{"window": 2}],
+    "embedding_sync": [{"window": 2}, {"surrogates": 4, "surrogate_seed": 2}],
     "trajectory": [{"trajectory_threshold": 0.0, "trajectory": ["rating", "n_tokens:client"]}],
     "alliance": [{"compass_compat": True}],
 }

@@ -140,3 +140,31 @@ def test_surrogate_columns_do_not_depend_on_chunks_or_threads():
             rtol=0, atol=0, equal_nan=True), name
     c = fm.score(table, **{**kw, "surrogate_seed": 6}).conversations
     assert c.column("rlsm_surrogate_mean").to_pylist() != a.column("rlsm_surrogate_mean").to_pylist()
+
+
+def test_embedding_change_surrogates_against_numpy():
+    from fastmetrics.metrics.embedding_sync import change_surrogates, embedding_synchrony
+
+    rng = np.random.default_rng(8)
+    convs = _convs(rng, 20)
+    corpus = _corpus(convs)
+    emb = rng.normal(size=(corpus.n_turns, 6)).astype(np.float32)
+    emb[3] = 0.0  # a zero vector: no cosine
+    seeds = conversation_seeds(corpus.conversation_id.to_pylist(), 1)
+    obs, sur = change_surrogates(emb, corpus.role, corpus.conv_offsets, seeds, 5)
+    _, convs_cols = embedding_synchrony(emb, corpus.role, corpus.conv_offsets)
+    np.testing.assert_allclose(obs, convs_cols["emb_sim_change_mean"], rtol=1e-12, equal_nan=True)
+    e64 = emb.astype(np.float64)
+    for c in range(len(convs)):
+        a, b = corpus.conv_offsets[c], corpus.conv_offsets[c + 1]
+        roles = corpus.role[a:b].tolist()
+        for s in range(5):
+            src = ref.permutation(roles, int(seeds[c]), s)
+            vals = []
+            for t in range(1, b - a):
+                if roles[t] != roles[t - 1]:
+                    x, y = e64[a + src[t]], e64[a + src[t - 1]]
+                    if x @ x > 0 and y @ y > 0:
+                        vals.append(x @ y / np.sqrt((x @ x) * (y @ y)))
+            expect = np.mean(vals) if vals else np.nan
+            np.testing.assert_allclose(sur[c, s], expect, rtol=1e-10, equal_nan=True)

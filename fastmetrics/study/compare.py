@@ -44,7 +44,7 @@ from ..errors import InputError
 __all__ = ["read_scored", "conversation_metrics", "bootstrap_diff", "ols_group_effect",
            "match_on_length", "compare", "compare_groups", "RELATIONAL", "SINGLE_TURN"]
 
-RELATIONAL = re.compile(r"^(u?nclid|lsm|rlsm|coordination|alliance_\w+_(convergence|gap_mean)|"
+RELATIONAL = re.compile(r"^([nu]clid|lsm|rlsm|coordination|alliance_\w+_(convergence|gap_mean)|"
                         r"emb_sync_lag|emb_sim)")
 SINGLE_TURN = re.compile(r"^empathy(_(er|ip|ex))?$|^empathy_(proto|onnx)")
 _SKIP_SUFFIX = ("_surrogate_mean", "_surrogate_sd", "_p")
@@ -126,7 +126,8 @@ def conversation_metrics(turns, convs, meta) -> tuple[dict, dict, np.ndarray]:
         if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
             out[name] = np.asarray(col.to_numpy(zero_copy_only=False), dtype=float)
             level[name] = "conversation"
-    tcols = [n for n in turns.column_names if n not in out and any(f.declares(n, "turn") for f in fams)
+    # a per-turn column whose conversation mean is already a column (lsm_prev_mean) is skipped
+    tcols = [n for n in turns.column_names if n not in out and f"{n}_mean" not in out and any(f.declares(n, "turn") for f in fams)
              and (pa.types.is_floating(turns.schema.field(n).type) or pa.types.is_integer(turns.schema.field(n).type))
              and n not in ("n_tokens", "n_types")]
     if tcols:
