@@ -168,3 +168,19 @@ def test_embedding_change_surrogates_against_numpy():
                         vals.append(x @ y / np.sqrt((x @ x) * (y @ y)))
             expect = np.mean(vals) if vals else np.nan
             np.testing.assert_allclose(sur[c, s], expect, rtol=1e-10, equal_nan=True)
+
+
+def test_surrogate_benchmark_smoke(tmp_path):
+    """benchmarks/bench_surrogates.py runs on a tiny size (no timing asserted)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "s.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_surrogates.py"
+    r = subprocess.run([sys.executable, str(script), "--conversations", "50", "--n", "3", "--repeats", "1",
+                        "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert res["surrogates"]["3"]["multiple"] > 0 and res["turns"] > 0
