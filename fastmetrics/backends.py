@@ -73,6 +73,7 @@ OPERATIONS: dict[str, Operation] = _ops(
     ("nclid_reduce", _OT, ("numba",), "uCLiD / nCLiD reduction of per-conversation distances"),
     ("category_counts", _SYNC, ("numba",), "function-word category counts per turn"),
     ("sync_from_counts", _SYNC, ("numba",), "LSM, rLSM, windows and coordination per conversation"),
+    ("sync_surrogates", _SYNC, ("numba",), "LSM per turn, rLSM and coordination of N shuffled surrogates"),
     ("vader_ascii", "fastmetrics.metrics.emotion", ("numba",), "VADER compound valence from UTF-8 bytes"),
     ("vader_tokens", "fastmetrics.metrics.emotion", ("numba",), "VADER compound valence of tokenised turns"),
     ("trajectory", "fastmetrics.metrics.trajectory", ("cuda", "numba"),
@@ -83,6 +84,8 @@ OPERATIONS: dict[str, Operation] = _ops(
     ("window_mean", _ES, ("cuda", "numba"), "mean of a per-turn series over the last W turns"),
     ("lagged_spearman", _ES, ("cuda", "numba"), "lagged Spearman correlation of two speakers' series"),
     ("segment_nanmean", _ES, ("cuda", "numba"), "per-conversation mean of the finite values"),
+    ("change_cosine_surrogates", _ES, ("numba",),
+     "embedding similarity at speaker changes of N shuffled surrogates"),
 )
 
 

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from .errors import InputError
 
 __all__ = ["Constraint", "Integer", "Real", "Choice", "Boolean", "Text", "ExistingPath", "ListOf", "Option",
-           "WINDOW", "MODEL_DIR", "CACHE_DIR"]
+           "WINDOW", "MODEL_DIR", "CACHE_DIR", "SURROGATES", "SURROGATE_SEED"]
 
 
 def _fail(name: str, value: Any, expected: str) -> InputError:
@@ -300,3 +300,9 @@ MODEL_DIR = Option("model_dir", "", "sentence encoder directory with model.onnx 
                    ExistingPath("dir", what="a folder holding model.onnx and tokenizer.json"))
 CACHE_DIR = Option("cache_dir", "", "embedding cache folder (empty: $FASTMETRICS_CACHE_DIR or "
                    "~/.cache/fastmetrics/embeddings; 'none': no cache)", Text("a folder, or 'none'"))
+SURROGATES = Option("surrogates", 0, "N within-conversation surrogates per synchrony measure (the "
+                    "therapist's turns shuffled among the therapist's positions); writes "
+                    "<measure>_surrogate_mean, _surrogate_sd, _z and _p (0: off)",
+                    Integer(low=0, high=10000))
+SURROGATE_SEED = Option("surrogate_seed", 0, "seed of the surrogates (with each conversation's id: "
+                        "results do not depend on chunks or threads)", Integer(low=0, high=2**63 - 1))

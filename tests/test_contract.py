@@ -134,9 +134,10 @@ VARIANTS = {
     "wmd": [{"ground_cost": "cosine"}, {"normalize_vectors": False}],
     "nclid": [{"nclid_mode": "rwmd"}, {"nclid_mode": "wcd"}, {"nclid_mode": "sinkhorn"},
               {"nclid_k": 1, "nclid_denominator": "mean"}],
-    "rlsm": [{"window": 2}],
-    "coordination": [{"coordination_threshold": 1}],
-    "embedding_sync": [{"window": 2}],
+    "lsm": [{"surrogates": 5, "surrogate_seed": 3}],
+    "rlsm": [{"window": 2}, {"surrogates": 5}],
+    "coordination": [{"coordination_threshold": 1}, {"surrogates": 5, "coordination_threshold": 1}],
+    "embedding_sync": [{"window": 2}, {"surrogates": 4, "surrogate_seed": 2}],
     "trajectory": [{"trajectory_threshold": 0.0, "trajectory": ["rating", "n_tokens:client"]}],
     "alliance": [{"compass_compat": True}],
 }

@@ -20,7 +20,7 @@ from ..._threads import resolve_threads
 from ...errors import InputError
 from ...options import WINDOW
 
-__all__ = ["LAGS", "LAG_COLUMNS", "embedding_synchrony"]
+__all__ = ["LAGS", "LAG_COLUMNS", "embedding_synchrony", "change_surrogates"]
 
 LAGS = (-2, -1, 0, 1, 2)
 LAG_COLUMNS = tuple(f"emb_sync_lag_{'m' if l < 0 else 'p' if l > 0 else ''}{abs(l)}" for l in LAGS)
@@ -88,3 +88,21 @@ def embedding_synchrony(embeddings, role, conv_offsets, *, window: int = 8,
     for j, name in enumerate(LAG_COLUMNS):
         conv[name] = lagged[:, j]
     return {"emb_sim_prev": sim, "emb_sim_window": win}, conv
+
+
+def change_surrogates(embeddings, role, conv_offsets, conv_seeds, n_surrogates: int, *,
+                      n_threads: int | None = None, backend: str = "auto"):
+    """Observed (n_conversations,) and surrogate (n_conversations, N) ``emb_sim_change_mean``:
+    the mean cosine at speaker changes with the therapist's turns shuffled among the therapist's
+    positions (:mod:`fastmetrics.surrogates`), all surrogates in one kernel call."""
+    emb = np.ascontiguousarray(embeddings)
+    role = np.ascontiguousarray(role, dtype=np.int8)
+    off = np.ascontiguousarray(conv_offsets, dtype=np.int64)
+    seeds = np.ascontiguousarray(conv_seeds, dtype=np.uint64)
+    if emb.ndim != 2 or role.shape != (emb.shape[0],) or seeds.shape != (len(off) - 1,):
+        raise InputError("embeddings, role and conv_seeds must match the turns and conversations")
+    obs = np.empty(len(off) - 1)
+    sur = np.empty((len(off) - 1, int(n_surrogates)))
+    backends.resolve(backend, "change_cosine_surrogates")(emb, role, off, seeds, int(n_surrogates), obs,
+                                                          sur, resolve_threads(n_threads))
+    return obs, sur

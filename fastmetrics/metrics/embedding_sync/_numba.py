@@ -14,6 +14,8 @@ series. No fastmath.
 import numba
 import numpy as np
 
+from ..._surrogates_numba import fill_source
+
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def adjacent_cosine_kernel(emb, conv_offsets, out):
@@ -165,6 +167,51 @@ def segment_nanmean_kernel(x, conv_offsets, out):
         out[c] = s / m if m > 0 else np.nan
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def change_cosine_surrogate_kernel(emb, role, conv_offsets, conv_seeds, n_surrogates, observed,
+                                   surrogates):
+    """observed[c] and surrogates[c, s]: mean cosine of adjacent turn embeddings at speaker
+    changes (``emb_sim_change_mean``) as the conversation is and with its therapist turns
+    shuffled (:mod:`fastmetrics._surrogates_numba`); norms computed once per turn."""
+    n = emb.shape[0]
+    d = emb.shape[1]
+    norm2 = np.empty(n, dtype=np.float64)
+    for t in numba.prange(n):
+        s = 0.0
+        for k in range(d):
+            s += np.float64(emb[t, k]) * np.float64(emb[t, k])
+        norm2[t] = s
+    n_conv = conv_offsets.shape[0] - 1
+    for c in numba.prange(n_conv):
+        a = conv_offsets[c]
+        b = conv_offsets[c + 1]
+        src = np.empty(b - a, dtype=np.int64)
+        slots = np.empty(b - a, dtype=np.int64)
+        for t in range(a, b):
+            src[t - a] = t
+        for s in range(-1, n_surrogates):
+            if s >= 0:
+                fill_source(a, b, role, conv_seeds[c], s, slots, src)
+            tot = 0.0
+            m = 0
+            for t in range(a + 1, b):
+                if role[t] == role[t - 1]:
+                    continue
+                u = src[t - a]
+                v = src[t - 1 - a]
+                if norm2[u] > 0.0 and norm2[v] > 0.0:
+                    dot = 0.0
+                    for k in range(d):
+                        dot += np.float64(emb[u, k]) * np.float64(emb[v, k])
+                    tot += dot / np.sqrt(norm2[u] * norm2[v])
+                    m += 1
+            val = tot / m if m > 0 else np.nan
+            if s < 0:
+                observed[c] = val
+            else:
+                surrogates[c, s] = val
+
+
 # ------------------------------------------------------------------------------------------
 # operations (the backend interface; see fastmetrics.backends)
 # ------------------------------------------------------------------------------------------
@@ -201,4 +248,15 @@ def segment_nanmean(x, conv_offsets, out, n_threads):
 
     with threads(n_threads):
         segment_nanmean_kernel(x, conv_offsets, out)
+    return 0
+
+
+def change_cosine_surrogates(emb, role, conv_offsets, conv_seeds, n_surrogates, observed, surrogates,
+                             n_threads):
+    """Observed and surrogate ``emb_sim_change_mean`` (see ``change_cosine_surrogate_kernel``)."""
+    from ..._threads import threads
+
+    with threads(n_threads):
+        change_cosine_surrogate_kernel(emb, role, conv_offsets, conv_seeds, int(n_surrogates),
+                                       observed, surrogates)
     return 0

@@ -40,7 +40,7 @@ from ..._threads import resolve_threads
 from ...errors import InputError
 from .lexicon import CATEGORIES, COORDINATION_MARKERS, Lexicon, load_lexicon
 
-__all__ = ["SyncResult", "category_counts", "sync_from_counts", "synchrony", "lsm", "rlsm",
+__all__ = ["SyncResult", "category_counts", "sync_from_counts", "synchrony", "sync_surrogates", "SURROGATE_MEASURES", "lsm", "rlsm",
            "coordination", "CATEGORIES", "COORDINATION_MARKERS", "Lexicon", "load_lexicon"]
 
 @dataclass
@@ -255,3 +255,50 @@ def coordination(corpus, *, lexicon: Lexicon | str | None = None, target_thresh:
     res = synchrony(corpus, lexicon=lexicon, target_thresh=target_thresh, n_threads=n_threads)
     return {"coordination_therapist_to_client": res.coordination_therapist_to_client,
             "coordination_client_to_therapist": res.coordination_client_to_therapist}
+
+
+#: Measures with surrogates, in the kernel's order; ``lsm_prev_mean`` is the mean of ``lsm_prev``.
+SURROGATE_MEASURES = ("lsm_prev_mean", "rlsm", "coordination_therapist_to_client",
+                      "coordination_client_to_therapist")
+
+
+def sync_surrogates(conv_offsets, role, counts, n_words, conv_seeds, n_surrogates: int, *,
+                    target_thresh: int = 3, n_threads: int | None = None,
+                    backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Observed and surrogate LSM per turn (conversation mean), rLSM and coordination.
+
+    Parameters
+    ----------
+    conv_offsets, role, counts, n_words : as :func:`sync_from_counts`
+    conv_seeds : numpy.ndarray of uint64, shape (n_conversations,)
+        :func:`fastmetrics.surrogates.conversation_seeds`.
+    n_surrogates : int
+        N >= 0.
+
+    Returns
+    -------
+    observed : numpy.ndarray of float64, shape (n_conversations, 4)
+    surrogates : numpy.ndarray of float64, shape (n_conversations, 4, N)
+        Columns in the order of :data:`SURROGATE_MEASURES`; the scheme is
+        :mod:`fastmetrics.surrogates` (therapist turns shuffled within the conversation).
+    """
+    off = np.ascontiguousarray(conv_offsets, dtype=np.int64)
+    role = np.ascontiguousarray(role, dtype=np.int8)
+    counts = np.ascontiguousarray(counts, dtype=np.int32)
+    n_words = np.ascontiguousarray(n_words, dtype=np.int64)
+    seeds = np.ascontiguousarray(conv_seeds, dtype=np.uint64)
+    n_conv = len(off) - 1
+    if seeds.shape != (n_conv,):
+        raise InputError(f"conv_seeds must have one value per conversation ({n_conv}), got {seeds.shape}")
+    if counts.ndim != 2 or counts.shape[0] != int(off[-1]) or role.shape != (int(off[-1]),):
+        raise InputError("counts and role must have one row per turn")
+    n_surrogates = int(n_surrogates)
+    if n_surrogates < 0:
+        raise InputError(f"n_surrogates must be >= 0, got {n_surrogates}")
+    coord_cats = np.array([CATEGORIES.index(m) for m in COORDINATION_MARKERS], dtype=np.int64)
+    observed = np.empty((n_conv, 4))
+    sur = np.empty((n_conv, 4, n_surrogates))
+    backends.resolve(backend, "sync_surrogates")(off, role, counts, n_words, coord_cats,
+                                                 int(target_thresh), seeds, n_surrogates, observed,
+                                                 sur, resolve_threads(n_threads))
+    return observed, sur

@@ -22,6 +22,8 @@ the denominator positive. Undefined values are NaN.
 import numba
 import numpy as np
 
+from ..._surrogates_numba import fill_source
+
 _EPS = 0.0001
 
 
@@ -236,4 +238,141 @@ def sync_from_counts(conv_offsets, role, counts, n_words, window, coord_cats, ta
         sync_kernel(conv_offsets, role, counts, n_words, window, coord_cats, target_thresh,
                     lsm, rlsm, rlsm_client, rlsm_therapist, coord_tc, coord_ct,
                     lsm_prev, rlsm_turn, rlsm_window)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# surrogates: every surrogate of every conversation of a chunk in one call
+# ------------------------------------------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def _pair_measures(a, b, src, role, rates, has_words, marks, n_mark, target_thresh, out, j, scratch_f,
+                   scratch_i):
+    """lsm_prev mean, rLSM and coordination (both directions) of conversation [a, b) with the
+    content of position t taken from turn src[t - a]; written to out[0..3, j].
+
+    ``rates``: per-turn category percentages (100 * count / words); ``has_words``: turn has
+    words; ``marks``: bit mi set when the turn shows coordination marker mi. ``scratch_f``
+    (2, 2 * n_cat) and ``scratch_i`` (2, n_cat + 3 * n_mark + 1) are reused across surrogates."""
+    n_cat = rates.shape[1]
+    for rr in range(2):
+        for k in range(scratch_f.shape[1]):
+            scratch_f[rr, k] = 0.0
+        for k in range(scratch_i.shape[1]):
+            scratch_i[rr, k] = 0
+    # scratch_f[r, k] psum; scratch_i[r, k] pcnt, [n_cat + mi] tally, [n_cat + n_mark + mi]
+    # cond_total, [n_cat + 2 n_mark + mi] cond_tally, [-1] n_pairs
+    o_t = n_cat
+    o_ct = n_cat + n_mark
+    o_cy = n_cat + 2 * n_mark
+    last = scratch_i.shape[1] - 1
+    lp_sum = 0.0
+    lp_n = 0
+    for t in range(a + 1, b):
+        r = role[t]
+        q = role[t - 1]
+        if not ((r == 0 and q == 1) or (r == 1 and q == 0)):
+            continue
+        u = src[t - a]
+        v = src[t - 1 - a]
+        scratch_i[r, last] += 1
+        mu = marks[u]
+        mv = marks[v]
+        if mu | mv:
+            for mi in range(n_mark):
+                rep = (mu >> mi) & 1
+                if rep:
+                    scratch_i[r, o_t + mi] += 1
+                if (mv >> mi) & 1:
+                    scratch_i[r, o_ct + mi] += 1
+                    if rep:
+                        scratch_i[r, o_cy + mi] += 1
+        if not (has_words[u] and has_words[v]):
+            continue
+        s_all = 0.0
+        for k in range(n_cat):
+            prev = rates[v, k]
+            x = _lsm_c(prev, rates[u, k])
+            s_all += x
+            if prev > 0:
+                scratch_f[r, k] += x
+                scratch_i[r, k] += 1
+        lp_sum += s_all / n_cat
+        lp_n += 1
+    out[0, j] = lp_sum / lp_n if lp_n > 0 else np.nan
+    s_dyad = 0.0
+    m_dyad = 0
+    for k in range(n_cat):
+        if scratch_i[0, k] > 0 and scratch_i[1, k] > 0:
+            s_dyad += 0.5 * (scratch_f[0, k] / scratch_i[0, k] + scratch_f[1, k] / scratch_i[1, k])
+            m_dyad += 1
+    out[1, j] = s_dyad / m_dyad if m_dyad > 0 else np.nan
+    thr = target_thresh if target_thresh > 1 else 1
+    for rr in range(2):
+        s = 0.0
+        m = 0
+        npairs = scratch_i[rr, last]
+        for mi in range(n_mark):
+            if scratch_i[rr, o_ct + mi] >= thr and npairs >= 1:
+                s += scratch_i[rr, o_cy + mi] / scratch_i[rr, o_ct + mi] - scratch_i[rr, o_t + mi] / npairs
+                m += 1
+        # row 2: therapist (replying) coordinating to the client; row 3: the reverse
+        out[3 - rr, j] = s / m if m > 0 else np.nan
+    return 0
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def sync_surrogate_kernel(conv_offsets, role, counts, n_words, coord_cats, target_thresh,
+                          conv_seeds, n_surrogates, observed, surrogates):
+    """observed[c, 0..3] and surrogates[c, 0..3, s]: lsm_prev mean, rLSM, coordination
+    therapist->client and client->therapist, of the conversation as it is and of its surrogates
+    (therapist turns shuffled, :mod:`fastmetrics._surrogates_numba`). Per-turn rates and marker
+    bits are computed once; every surrogate then only re-pairs them."""
+    n_conv = conv_offsets.shape[0] - 1
+    n_turns = counts.shape[0]
+    n_cat = counts.shape[1]
+    n_mark = coord_cats.shape[0]
+    rates = np.empty((n_turns, n_cat), dtype=np.float64)
+    has_words = np.empty(n_turns, dtype=np.bool_)
+    marks = np.zeros(n_turns, dtype=np.uint32)
+    for t in numba.prange(n_turns):
+        has_words[t] = n_words[t] > 0
+        for k in range(n_cat):
+            rates[t, k] = 100.0 * counts[t, k] / n_words[t] if n_words[t] > 0 else 0.0
+        m = np.uint32(0)
+        for mi in range(n_mark):
+            if counts[t, coord_cats[mi]] > 0:
+                m |= np.uint32(1) << np.uint32(mi)
+        marks[t] = m
+    for c in numba.prange(n_conv):
+        a = conv_offsets[c]
+        b = conv_offsets[c + 1]
+        src = np.empty(b - a, dtype=np.int64)
+        slots = np.empty(b - a, dtype=np.int64)
+        sf = np.empty((2, 2 * n_cat), dtype=np.float64)
+        si = np.empty((2, n_cat + 3 * n_mark + 1), dtype=np.int64)
+        for t in range(a, b):
+            src[t - a] = t
+        tmp = np.empty((4, 1), dtype=np.float64)
+        _pair_measures(a, b, src, role, rates, has_words, marks, n_mark, target_thresh, tmp, 0, sf, si)
+        for i in range(4):
+            observed[c, i] = tmp[i, 0]
+        out = np.empty((4, n_surrogates), dtype=np.float64)
+        for s in range(n_surrogates):
+            fill_source(a, b, role, conv_seeds[c], s, slots, src)
+            _pair_measures(a, b, src, role, rates, has_words, marks, n_mark, target_thresh, out, s, sf, si)
+        for i in range(4):
+            for s in range(n_surrogates):
+                surrogates[c, i, s] = out[i, s]
+    return 0
+
+
+def sync_surrogates(conv_offsets, role, counts, n_words, coord_cats, target_thresh, conv_seeds,
+                    n_surrogates, observed, surrogates, n_threads):
+    """Observed and surrogate pair measures into ``observed`` (n_conv, 4) and ``surrogates``
+    (n_conv, 4, N) (see ``sync_surrogate_kernel``)."""
+    from ..._threads import threads
+
+    with threads(n_threads):
+        sync_surrogate_kernel(conv_offsets, role, counts, n_words, coord_cats, int(target_thresh),
+                              conv_seeds, int(n_surrogates), observed, surrogates)
     return 0
