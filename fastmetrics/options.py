@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from .errors import InputError
 
 __all__ = ["Constraint", "Integer", "Real", "Choice", "Boolean", "Text", "ExistingPath", "ListOf", "Option",
-           "WINDOW", "MODEL_DIR", "CACHE_DIR"]
+           "WINDOW", "MODEL_DIR", "CACHE_DIR", "ENCODER"]
 
 
 def _fail(name: str, value: Any, expected: str) -> InputError:
@@ -300,3 +300,6 @@ MODEL_DIR = Option("model_dir", "", "sentence encoder directory with model.onnx 
                    ExistingPath("dir", what="a folder holding model.onnx and tokenizer.json"))
 CACHE_DIR = Option("cache_dir", "", "embedding cache folder (empty: $FASTMETRICS_CACHE_DIR or "
                    "~/.cache/fastmetrics/embeddings; 'none': no cache)", Text("a folder, or 'none'"))
+ENCODER = Option("encoder", "minilm", "sentence encoder tier: 'minilm' (the MiniLM model, or --model-dir) "
+                 "or 'static' (a model2vec table distilled from MiniLM: over 100x faster, lower "
+                 "fidelity; docs/encoders.md)", Choice(("minilm", "static")))

@@ -1,7 +1,7 @@
 """The ``embedding_sync`` family declaration (computation: :mod:`fastmetrics.metrics.embedding_sync`)."""
 from __future__ import annotations
 
-from ...options import CACHE_DIR, MODEL_DIR, WINDOW
+from ...options import CACHE_DIR, ENCODER, MODEL_DIR, WINDOW
 from ...registry import Context, MetricFamily, MetricResult
 from . import LAG_COLUMNS
 
@@ -32,7 +32,7 @@ FAMILY = MetricFamily(
     needs=frozenset({"embeddings"}),
     turn_columns=("emb_sim_prev", "emb_sim_window"),
     conversation_columns=("emb_sim_prev_mean", "emb_sim_change_mean", *LAG_COLUMNS),
-    options=(MODEL_DIR, CACHE_DIR, WINDOW),
+    options=(MODEL_DIR, CACHE_DIR, ENCODER, WINDOW),
     operations=_OPERATIONS,
     reference="ConversationAlign (Behav. Res. Methods 2026); METRICS.md section 4",
 )
