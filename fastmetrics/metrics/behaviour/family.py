@@ -42,7 +42,8 @@ def _prototype_codes(corpus, ctx: Context, anchors: str = "behaviour") -> np.nda
             raise InputError(f"behaviour anchors: unknown categories {unknown}; expected {BEHAVIOURS}")
         return centroids({k: encode_texts(v, ctx) for k, v in a.items()})
 
-    names, C = ctx.resource(f"behaviour:centroids:{anchors}:{ctx.options['model_dir']}:{ctx.options['encoder']}", build)
+    key = f"behaviour:centroids:{anchors}:{ctx.options['model_dir']}:{ctx.options['encoder']}"
+    names, C = ctx.resource(key, build)
     codes = np.full(corpus.n_turns, -1, dtype=np.int8)
     sup = np.flatnonzero(corpus.role == 1)
     if len(sup):

@@ -42,7 +42,8 @@ def _proto(corpus, ctx: Context, emb: np.ndarray, sup: np.ndarray) -> dict[str, 
             raise InputError(f"empathy anchors {anchors!r} lack {missing}; need {list(MECHANISMS)}")
         return centroids({m: encode_texts(a[m], ctx) for m in MECHANISMS})
 
-    names, C = ctx.resource(f"empathy:centroids:{anchors}:{ctx.options['model_dir']}:{ctx.options['encoder']}", build)
+    key = f"empathy:centroids:{anchors}:{ctx.options['model_dir']}:{ctx.options['encoder']}"
+    names, C = ctx.resource(key, build)
     S = prototype_scores(emb[sup], C)
     out = {}
     for j, m in enumerate(names):
