@@ -49,7 +49,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, RESULTS, ROOT, cpu_model  # noqa: E402
+from _common import DATA, RESULTS, cpu_model, interleave, ratio_stats, rel_err, timed  # noqa: E402
 
 from fastmetrics.testing.reference_ot import nbow, published_direction  # noqa: E402  (peer-side references)
 
@@ -68,39 +68,6 @@ def loadavg() -> str:
 
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
-
-
-def interleave(fns: dict, repeats: int):
-    """Run each callable once per repeat, rotating the order; returns name -> list of seconds."""
-    names = list(fns)
-    times = {n: [] for n in names}
-    for r in range(repeats):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for n in order:
-            dt, _ = timed(fns[n])
-            times[n].append(dt)
-    return times
-
-
-def ratio_stats(peer, ours):
-    r = np.array(peer) / np.array(ours)
-    return {"median": float(np.median(r)), "min": float(r.min()), "max": float(r.max())}
-
-
-def rel_err(x, ref):
-    x, ref = np.asarray(x, float), np.asarray(ref, float)
-    fin = np.isfinite(ref)
-    if not np.array_equal(np.isinf(x), np.isinf(ref)):
-        return math.inf
-    if not fin.any():
-        return 0.0
-    return float(np.max(np.abs(x[fin] - ref[fin]) / np.maximum(np.abs(ref[fin]), 1e-12)))
 
 
 # ------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import sys
 from .errors import BackendUnavailableError, FastMetricsError, InputError
 
 #: Modules that add subcommands (``register_cli(subparsers)``).
-PLUGINS: list[str] = ["fastmetrics.study.cli", "fastmetrics.embed.cli", "fastmetrics.study.compare_cli"]
+PLUGINS: list[str] = ["fastmetrics.study.cli", "fastmetrics.embed.cli", "fastmetrics.study.compare_cli",
+                     "fastmetrics.bench.cli"]
 
 EXAMPLES = """\
 examples:

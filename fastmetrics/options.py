@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from .errors import InputError
 
 __all__ = ["Constraint", "Integer", "Real", "Choice", "Boolean", "Text", "ExistingPath", "ListOf", "Option",
-           "WINDOW", "MODEL_DIR", "CACHE_DIR", "SURROGATES", "SURROGATE_SEED"]
+           "WINDOW", "MODEL_DIR", "CACHE_DIR", "SURROGATES", "SURROGATE_SEED", "ENCODER"]
 
 
 def _fail(name: str, value: Any, expected: str) -> InputError:
@@ -306,3 +306,6 @@ SURROGATES = Option("surrogates", 0, "N within-conversation surrogates per synch
                     Integer(low=0, high=10000))
 SURROGATE_SEED = Option("surrogate_seed", 0, "seed of the surrogates (with each conversation's id: "
                         "results do not depend on chunks or threads)", Integer(low=0, high=2**63 - 1))
+ENCODER = Option("encoder", "minilm", "sentence encoder tier: 'minilm' (the MiniLM model, or --model-dir) "
+                 "or 'static' (a model2vec table distilled from MiniLM: far faster, lower "
+                 "fidelity; docs/encoders.md)", Choice(("minilm", "static")))

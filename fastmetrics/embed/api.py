@@ -33,7 +33,7 @@ def cached_encode(encoder: Encoder, texts: list[str], cache: EmbeddingCache | No
 
 
 def encode(texts, *, model_dir=None, n_threads: int | None = None, cache_dir=None,
-           batch_tokens: int | None = None, providers=None) -> np.ndarray:
+           batch_tokens: int | None = None, providers=None, encoder: str = "minilm") -> np.ndarray:
     """Sentence embeddings with the offline encoder (all-MiniLM-L6-v2 by default).
 
     Parameters
@@ -51,6 +51,9 @@ def encode(texts, *, model_dir=None, n_threads: int | None = None, cache_dir=Non
         Token budget per batch (default 512: small batches keep the activations in cache).
     providers : list of str, optional
         onnxruntime execution providers (default: CUDA when available, else CPU).
+    encoder : {"minilm", "static"}
+        The encoder tier (default "minilm"); "static" is the model2vec table distilled from
+        MiniLM (256-d rows, :mod:`fastmetrics.embed.static`).
 
     Returns
     -------
@@ -70,7 +73,10 @@ def encode(texts, *, model_dir=None, n_threads: int | None = None, cache_dir=Non
     """
     texts = as_text_list(texts)
     kw = {} if batch_tokens is None else {"batch_tokens": batch_tokens}
-    enc = get_encoder(model_dir, n_threads=n_threads, providers=providers, **kw)
+    if encoder == "minilm":
+        enc = get_encoder(model_dir, n_threads=n_threads, providers=providers, **kw)
+    else:
+        enc = _tier_encoder(encoder)
     if cache_dir is None:
         return cached_encode(enc, texts, None)
     root = resolve_cache_dir(cache_dir)
@@ -116,15 +122,28 @@ def _run_encoder(ctx):
     """The run's encoder (built once per run from the options) and its embedding cache."""
     model_dir = ctx.options.get("model_dir") or None
     cache_dir = ctx.options.get("cache_dir", "")
+    tier = ctx.options.get("encoder") or "minilm"
     n_threads = ctx.n_threads if ctx.n_threads and ctx.n_threads > 0 else None
 
     def build():
-        enc = get_encoder(model_dir, n_threads=n_threads)
+        enc = _tier_encoder(tier, model_dir, n_threads)
         root = resolve_cache_dir(cache_dir)
         cache = None if root is None else EmbeddingCache(root, enc.model_id, enc.dim)
         return enc, cache
 
-    return ctx.resource(f"embed:encoder:{model_dir or ''}:{cache_dir}:{n_threads}", build)
+    return ctx.resource(f"embed:encoder:{tier}:{model_dir or ''}:{cache_dir}:{n_threads}", build)
+
+
+def _tier_encoder(tier: str, model_dir=None, n_threads: int | None = None):
+    """The shared encoder of a tier: "minilm" (the ONNX model, or ``model_dir``) or "static"
+    (the model2vec table, :mod:`fastmetrics.embed.static`; ``model_dir`` does not apply)."""
+    if tier == "static":
+        from .static import get_static_encoder
+
+        return get_static_encoder()
+    if tier != "minilm":
+        raise InputError(f"encoder must be 'minilm' or 'static', got {tier!r}")
+    return get_encoder(model_dir, n_threads=n_threads)
 
 
 def encode_texts(texts, ctx) -> np.ndarray:

@@ -117,7 +117,7 @@ class ModelInfo:
                 f"|max_length={self.max_length}|pooling={self.pooling}|normalize=l2")
 
     def metadata(self) -> dict[str, str]:
-        return {"embedding_model": self.name, "embedding_model_id": self.model_id,
+        return {"embedding_tier": "minilm", "embedding_model": self.name, "embedding_model_id": self.model_id,
                 "embedding_pooling": f"{self.pooling} over attention mask, L2-normalised",
                 "embedding_dim": str(self.dim), "embedding_max_length": str(self.max_length)}
 

@@ -10,7 +10,7 @@ item scores go to ``alliance_items.parquet``. Definitions: METRICS.md section 5.
 from __future__ import annotations
 
 
-from ...options import CACHE_DIR, MODEL_DIR, Boolean, ExistingPath, Option, Text
+from ...options import CACHE_DIR, ENCODER, MODEL_DIR, Boolean, ExistingPath, Option, Text
 from ...registry import Context, MetricFamily, MetricResult
 
 __all__ = ["FAMILY"]
@@ -21,6 +21,7 @@ STATS = ("gap_mean", "convergence", "dispersion")
 OPTIONS = (
     MODEL_DIR,
     CACHE_DIR,
+    ENCODER,
     Option("anchors", "builtin",
            "alliance item anchors: 'builtin' (statements written for fastmetrics, not WAI items) "
            "or a JSON/CSV file with the 36 client-form and 36 therapist-form items",
@@ -51,7 +52,7 @@ def _anchor_embeddings(ctx: Context, spec: str):
             parts["client_negated"], parts["therapist_negated"] = emb[72:108], emb[108:144]
         return anchors, parts
 
-    return ctx.resource(f"alliance:anchors:{spec}:{model_dir}", build)
+    return ctx.resource(f"alliance:anchors:{spec}:{model_dir}:{ctx.options['encoder']}", build)
 
 
 def _compute(corpus, ctx: Context) -> MetricResult:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ...options import CACHE_DIR, MODEL_DIR, Choice, Option, Real
+from ...options import CACHE_DIR, ENCODER, MODEL_DIR, Choice, Option, Real
 from ...registry import Context, MetricFamily, MetricResult
 from . import BEHAVIOURS, NEG_THRESHOLD, behaviour_rates, map_strategies
 
@@ -42,7 +42,8 @@ def _prototype_codes(corpus, ctx: Context, anchors: str = "behaviour") -> np.nda
             raise InputError(f"behaviour anchors: unknown categories {unknown}; expected {BEHAVIOURS}")
         return centroids({k: encode_texts(v, ctx) for k, v in a.items()})
 
-    names, C = ctx.resource(f"behaviour:centroids:{anchors}:{ctx.options['model_dir']}", build)
+    key = f"behaviour:centroids:{anchors}:{ctx.options['model_dir']}:{ctx.options['encoder']}"
+    names, C = ctx.resource(key, build)
     codes = np.full(corpus.n_turns, -1, dtype=np.int8)
     sup = np.flatnonzero(corpus.role == 1)
     if len(sup):
@@ -102,6 +103,7 @@ FAMILY = MetricFamily(
                Real()),
         MODEL_DIR,
         CACHE_DIR,
+        ENCODER,
     ),
     after=("emotion",),  # valence of the client turns, for the conditional rates
     reference="Chiu et al. 2024, arXiv:2401.00820 (BOLT); Liu et al. ACL 2021 (ESConv)",

@@ -1,7 +1,7 @@
 """The ``embedding_sync`` family declaration (computation: :mod:`fastmetrics.metrics.embedding_sync`)."""
 from __future__ import annotations
 
-from ...options import CACHE_DIR, MODEL_DIR, SURROGATE_SEED, SURROGATES, WINDOW
+from ...options import CACHE_DIR, ENCODER, MODEL_DIR, SURROGATE_SEED, SURROGATES, WINDOW
 from ...surrogates import column_pattern
 from ...registry import Context, MetricFamily, MetricResult
 from . import LAG_COLUMNS
@@ -46,7 +46,7 @@ FAMILY = MetricFamily(
     needs=frozenset({"embeddings"}),
     turn_columns=("emb_sim_prev", "emb_sim_window"),
     conversation_columns=("emb_sim_prev_mean", "emb_sim_change_mean", *LAG_COLUMNS),
-    options=(MODEL_DIR, CACHE_DIR, WINDOW, SURROGATES, SURROGATE_SEED),
+    options=(MODEL_DIR, CACHE_DIR, ENCODER, WINDOW, SURROGATES, SURROGATE_SEED),
     column_patterns=(column_pattern(("emb_sim_change_mean",)),),
     operations=_OPERATIONS,
     reference="ConversationAlign (Behav. Res. Methods 2026); METRICS.md section 4",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...options import CACHE_DIR, MODEL_DIR, ExistingPath, Option, Text
+from ...options import CACHE_DIR, ENCODER, MODEL_DIR, ExistingPath, Option, Text
 from ...registry import Context, MetricFamily, MetricResult
 
 __all__ = ["FAMILY"]
@@ -42,7 +42,8 @@ def _proto(corpus, ctx: Context, emb: np.ndarray, sup: np.ndarray) -> dict[str, 
             raise InputError(f"empathy anchors {anchors!r} lack {missing}; need {list(MECHANISMS)}")
         return centroids({m: encode_texts(a[m], ctx) for m in MECHANISMS})
 
-    names, C = ctx.resource(f"empathy:centroids:{anchors}:{ctx.options['model_dir']}", build)
+    key = f"empathy:centroids:{anchors}:{ctx.options['model_dir']}:{ctx.options['encoder']}"
+    names, C = ctx.resource(key, build)
     S = prototype_scores(emb[sup], C)
     out = {}
     for j, m in enumerate(names):
@@ -116,6 +117,7 @@ FAMILY = MetricFamily(
                "anchors; empty: none", ExistingPath("file", what="a path to an .onnx file")),
         MODEL_DIR,
         CACHE_DIR,
+        ENCODER,
     ),
     reference="Sharma et al., EMNLP 2020 (mechanisms); anchors and score: project heuristic",
 )
