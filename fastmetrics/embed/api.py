@@ -125,13 +125,42 @@ def _run_encoder(ctx):
     tier = ctx.options.get("encoder") or "minilm"
     n_threads = ctx.n_threads if ctx.n_threads and ctx.n_threads > 0 else None
 
+    device = _encoder_device(ctx.backend) if tier == "minilm" else "cpu"
+
     def build():
-        enc = _tier_encoder(tier, model_dir, n_threads)
+        if device == "cuda":
+            from .gpu import GpuEncoder
+
+            enc = GpuEncoder(model_dir=None)
+        else:
+            enc = _tier_encoder(tier, model_dir, n_threads)
         root = resolve_cache_dir(cache_dir)
         cache = None if root is None else EmbeddingCache(root, enc.model_id, enc.dim)
         return enc, cache
 
-    return ctx.resource(f"embed:encoder:{tier}:{model_dir or ''}:{cache_dir}:{n_threads}", build)
+    return ctx.resource(f"embed:encoder:{tier}:{device}:{model_dir or ''}:{cache_dir}:{n_threads}", build)
+
+
+def _encoder_device(backend: str) -> str:
+    """Where the MiniLM tier runs: "cuda" (the fp16 GPU encoder, :mod:`fastmetrics.embed.gpu`)
+    when ``--backend cuda`` is requested, or with ``auto`` on a host with a real GPU and
+    PyTorch; else "cpu". A named ``cuda`` request on a host without one fails with the reason."""
+    if backend not in ("cuda", "auto"):
+        return "cpu"
+    from .. import backends
+
+    if backend == "auto" and (not backends.available("cuda") or backends.is_simulator()):
+        return "cpu"
+    from .gpu import gpu_encoder_status
+
+    ok, why = gpu_encoder_status()
+    if ok:
+        return "cuda"
+    if backend == "cuda" and not backends.is_simulator():
+        from ..errors import BackendUnavailableError
+
+        raise BackendUnavailableError(f"--backend cuda: the GPU encoder is unavailable: {why}")
+    return "cpu"
 
 
 def _tier_encoder(tier: str, model_dir=None, n_threads: int | None = None):

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..errors import BackendUnavailableError, InputError
 from .encoder import (DATA_DIR, DEFAULT_MAX_LENGTH, DEFAULT_MODEL_NAME, POOLING, ModelInfo,
-                      _as_text_list, file_sha256, unique_texts)
+                      as_text_list, file_sha256, unique_texts)
 
 __all__ = ["GpuEncoder", "gpu_encoder_status", "default_weights_dir", "read_safetensors"]
 
@@ -341,6 +341,16 @@ class GpuEncoder:
             out = torch.nn.functional.normalize(out, p=2.0, dim=1, eps=1e-12)
         return out
 
+    def encode_distinct(self, texts: list[str], *, normalize: bool = True, on_progress=None) -> np.ndarray:
+        """Embeddings of distinct texts as a NumPy array, the interface the embedding cache and
+        the families use (:func:`fastmetrics.embed.api.cached_encode`); rows L2-normalised."""
+        if not normalize:
+            raise InputError("the GPU encoder returns L2-normalised rows only")
+        emb = self.encode(texts, dedupe=False)
+        if on_progress is not None:
+            on_progress(1.0)
+        return emb
+
     def encode(self, texts: Iterable[str], *, device: bool = False, dedupe: bool = True):
         """Sentence embeddings.
 
@@ -356,7 +366,7 @@ class GpuEncoder:
         -------
         numpy.ndarray of float32, shape (n, d), or torch.Tensor on CUDA with ``device=True``
         """
-        texts = _as_text_list(texts)
+        texts = as_text_list(texts)
         if self.backend == "onnx":
             emb = self._ort.encode(texts, dedupe=dedupe)
             if device:
