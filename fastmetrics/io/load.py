@@ -203,7 +203,10 @@ def _check_records(records: list[dict], lines: list[int], names: list[str], spec
     """Row objects whose text is not a string, or whose conversation id is neither a string
     nor an integer, are bad rows (never coerced); ids that mix numbers and strings (``2`` and
     ``"2"``) are an error, since they would otherwise be merged or told apart by type alone."""
-    cols = spec.resolve(names, source)
+    try:
+        cols = spec.resolve(names, source)
+    except InputError:  # reported with the table's own checks
+        cols = {"text": spec.text, "conversation": spec.conversation}
     text_col = cols["text"]
     id_cols = spec.conversation_keys or [cols["conversation"]]
     kinds: dict[str, tuple[int, object]] = {}
@@ -364,8 +367,8 @@ def _iter_table_file(path: Path, fmt: str, spec: TableSpec, problems: Problems,
         if fmt == "parquet" or yielded:
             raise InputError(f"cannot read as {fmt} ({exc})", source=source) from None
         table, lines = _python_rows(path, fmt, problems, spec, data)  # raises in fail mode at the bad line
-        if problems.on_error == "fail":  # nothing malformed found line by line: report pyarrow's reason
-            raise InputError(f"cannot read as {fmt} ({exc})", source=source) from None
+        # nothing malformed line by line (e.g. numbers and strings mixed in one column): the rows
+        # are checked as any table (a bad turn order is named by its line and value)
         yield table_to_corpus(table, spec, source=source, problems=_LineMapped(problems, lines),
                               fmt=fmt, unit="line", header_lines=-1)
         return
@@ -415,7 +418,9 @@ def _iter_convokit(path: Path, spec: TableSpec, problems: Problems, chunk_turns)
     """A ConvoKit corpus directory: utterances.jsonl (+ conversations.json metadata)."""
     utt = path / "utterances.jsonl"
     source = str(utt)
-    table, lines = _python_rows(utt, "jsonl", problems)
+    table, lines = _python_rows(utt, "jsonl", problems,
+                                TableSpec(conversation=spec.conversation or "conversation_id",
+                                          text=spec.text or "text", speaker=spec.speaker))
     if "meta" in table.column_names and pa.types.is_struct(table.column("meta").type):
         table = table.flatten()
     names = table.column_names
@@ -431,7 +436,7 @@ def _iter_convokit(path: Path, spec: TableSpec, problems: Problems, chunk_turns)
     cspec = TableSpec(conversation=spec.conversation or "conversation_id", order=order,
                       speaker=spec.speaker or "speaker", text=spec.text or "text",
                       role_column=spec.role_column, role_map=spec.role_map,
-                      conversation_columns=spec.conversation_columns)
+                      conversation_columns=spec.conversation_columns, duplicates=spec.duplicates)
     corpus = table_to_corpus(table, cspec, source=source, problems=_LineMapped(problems, lines),
                              fmt="convokit", unit="line", header_lines=-1)
     corpus.turn_columns.pop("source_order", None) if order == "_file_order" else None
@@ -583,7 +588,7 @@ def _warn_unused_labels(spec: TableSpec, problems: Problems) -> None:
 def load(data, *, format: str = "auto", on_error: str = "fail", problems: Problems | None = None,
          conversation: str | None = None, order: str | None = None, speaker: str | None = None,
          text: str | None = None, role_column: str | None = None, role_map=None,
-         conversation_columns: list[str] | None = None) -> Corpus:
+         conversation_columns: list[str] | None = None, duplicates: str = "fail") -> Corpus:
     """Load a corpus from a path, a list of paths, or a long-format table.
 
     Parameters
@@ -603,6 +608,8 @@ def load(data, *, format: str = "auto", on_error: str = "fail", problems: Proble
         Extra ``label=role`` pairs, e.g. ``"usr=client,sys=therapist"``.
     conversation_columns : list of str, optional
         Carried columns with one value per conversation (outcomes, metadata).
+    duplicates : {"fail", "first"}
+        Rows of one conversation sharing a turn order: a bad conversation, or keep the first.
 
     Returns
     -------
@@ -618,7 +625,7 @@ def load(data, *, format: str = "auto", on_error: str = "fail", problems: Proble
     """
     spec = TableSpec(conversation=conversation, order=order, speaker=speaker, text=text,
                      role_column=role_column, role_map=role_map,
-                     conversation_columns=list(conversation_columns or []))
+                     conversation_columns=list(conversation_columns or []), duplicates=duplicates)
     problems = problems or Problems(on_error)
     parts = list(iter_corpus(data, format=format, spec=spec, problems=problems))
     parts = [p for p in parts if p.n_conversations > 0] or parts[:1]
