@@ -153,9 +153,40 @@ def _conversation_ids(col, source: str) -> pa.Array:
     return _as_string(col)
 
 
+def _nulls(arr) -> np.ndarray | None:
+    return _to_np_bool(pc.is_null(arr)) if arr.null_count else None
+
+
+def _blank(text) -> np.ndarray | None:
+    """Rows whose text is empty or only white space (None when there are none)."""
+    if len(text) == 0:
+        return None
+    space = pc.utf8_is_space(text)
+    empty = pc.min(pc.binary_length(text)).as_py() == 0
+    if not empty and not pc.any(space).as_py():
+        return None
+    return _to_np_bool(pc.fill_null(pc.or_(pc.equal(pc.binary_length(text), 0), space), False))
+
+
+def _max_byte(text) -> int:
+    """The largest byte of a string array's text (one pass over the data buffers)."""
+    chunks = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
+    top = 0
+    for c in chunks:
+        if len(c) == 0 or c.buffers()[2] is None:
+            continue
+        off_type = np.int64 if pa.types.is_large_string(c.type) else np.int32
+        off = np.frombuffer(c.buffers()[1], off_type)[c.offset:c.offset + len(c) + 1]
+        if off[-1] > off[0]:
+            top = max(top, int(np.frombuffer(c.buffers()[2], np.uint8)[off[0]:off[-1]].max()))
+    return top
+
+
 def _nfc(text):
     """Text in Unicode NFC (``cafe\u0301`` -> ``café``); ASCII-only text is returned as is."""
-    if len(text) == 0 or pc.all(pc.string_is_ascii(text)).as_py() is not False:
+    # every code point below U+0300 (UTF-8 lead bytes < 0xCC) is already NFC and never composes
+    # with its neighbours, so text whose bytes stay below 0xCC needs no work
+    if len(text) == 0 or _max_byte(text) < 0xCC:
         return text
     return pc.utf8_normalize(text, "NFC")
 
@@ -285,25 +316,32 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
 
     # ---- row-level problems (vectorised; Python only per bad row)
     keep = np.ones(n, dtype=bool)
+    # each check gives a mask, or None when Arrow's counts already show nothing is wrong
     checks = [
-        (not_text if not_text is not None else np.zeros(n, bool),
-         f"text (column {cols['text']!r}) is a {text_type}, not a string; expected the turn's words"),
-        (_to_np_bool(pc.is_null(conv)), f"missing conversation id (column {cols['conversation']!r})"),
-        (_to_np_bool(pc.is_null(speaker)), f"missing speaker (column {cols['speaker']!r})"),
-        (_to_np_bool(pc.is_null(text)), f"missing text (column {cols['text']!r})"),
-        (_to_np_bool(pc.or_(pc.equal(pc.binary_length(text), 0), pc.utf8_is_space(text))),
-         f"empty text (column {cols['text']!r}); every turn needs words"),
+        (lambda: not_text, f"text (column {cols['text']!r}) is a {text_type}, not a string; "
+                           "expected the turn's words"),
+        (lambda: _nulls(conv), f"missing conversation id (column {cols['conversation']!r})"),
+        (lambda: _nulls(speaker), f"missing speaker (column {cols['speaker']!r})"),
+        (lambda: _nulls(text), f"missing text (column {cols['text']!r})"),
+        (lambda: _blank(text), f"empty text (column {cols['text']!r}); every turn needs words"),
     ]
     if order is not None:
         raw = table.column(cols["order"])
-        checks.append((order_bad, lambda i: f"turn order value {raw[int(i)].as_py()!r} (column "
-                                            f"{cols['order']!r}) is not {ORDER_VALUES}"))
-        checks.append((np.isinf(order), lambda i: f"turn order value {raw[int(i)].as_py()!r} (column "
-                                                  f"{cols['order']!r}) is out of range; expected {ORDER_VALUES}"))
-        checks.append((np.isnan(order) & ~order_bad,
+        order_nan = np.isnan(order)
+        finite = not order_nan.any() and np.isfinite(order.sum())
+        checks.append((lambda: order_bad if order_bad.any() else None,
+                       lambda i: f"turn order value {raw[int(i)].as_py()!r} (column "
+                                 f"{cols['order']!r}) is not {ORDER_VALUES}"))
+        checks.append((lambda: None if finite else np.isinf(order),
+                       lambda i: f"turn order value {raw[int(i)].as_py()!r} (column "
+                                 f"{cols['order']!r}) is out of range; expected {ORDER_VALUES}"))
+        checks.append((lambda: (order_nan & ~order_bad) if order_nan.any() else None,
                        f"missing turn order (column {cols['order']!r}: empty or NaN); expected {ORDER_VALUES}"))
-    for bad, reason in checks:
-        bad &= keep
+    for mask, reason in checks:
+        bad = mask()
+        if bad is None:
+            continue
+        bad = bad & keep
         if bad.any():
             conv_py = conv.take(pa.array(np.flatnonzero(bad)[:100_000])).to_pylist()
             for i, cid in zip(np.flatnonzero(bad), conv_py):
@@ -331,7 +369,7 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
     else:
         perm = np.lexsort((order, codes)) if order is not None else np.argsort(codes, kind="stable")
     identity = in_order
-    codes_s = codes[perm]
+    codes_s = codes if identity else codes[perm]
     n_conv = len(conv_names)
     counts = np.bincount(codes_s, minlength=n_conv)
     offsets = np.zeros(n_conv + 1, dtype=np.int64)
@@ -339,7 +377,7 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
 
     # ---- conversation-level problems
     bad_conv: dict[int, tuple[int, str]] = {}
-    if order is not None:
+    if order is not None and not in_order:  # strictly increasing within conversations: no repeats
         o = order[perm]
         dup = np.flatnonzero((codes_s[1:] == codes_s[:-1]) & (o[1:] == o[:-1])) + 1
         if len(dup) and spec.duplicates == "first":  # keep the first row of each repeated key
@@ -360,7 +398,7 @@ def table_to_corpus(table: pa.Table, spec: TableSpec, *, source: str, problems: 
                                              f"(column {cols['order']!r})")
     spk_enc = speaker.dictionary_encode()
     spk_all = spk_enc.indices.to_numpy(zero_copy_only=False)
-    spk_codes = spk_all.astype(np.int64)[perm]
+    spk_codes = spk_all if identity else spk_all[perm]
     starts = offsets[:-1]
     nonempty = counts > 0
     smin = np.minimum.reduceat(spk_codes, starts[nonempty]) if len(spk_codes) else np.zeros(0, np.int64)
