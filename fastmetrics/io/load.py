@@ -541,6 +541,7 @@ def iter_corpus(data, *, format: str = "auto", spec: TableSpec | None = None,
             raise InputError(f"a list of rows holds a {type(data[i - 1]).__name__} at element {i}; "
                              "expected a dict per turn (or a list of paths)", source="<records>")
         yield from _iter_arrow_like(data, spec, problems, chunk_turns)
+        _warn_unused_labels(spec, problems)
         return
     paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
     if not paths:
