@@ -52,7 +52,7 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
     return next(csv.reader([line], delimiter=delimiter))
 
 
-def _unclosed_quote(path: Path, problems: Problems) -> bytes | None:
+def _unclosed_quote(path: Path, problems: Problems, delimiter: bytes = b",") -> bytes | None:
     """An odd number of double quotes means a quote opened and never closed: every line after
     it would be read into one field. Fail names the line; skip lists every line lost and
     returns the file's bytes before that line (None when the quotes balance)."""
@@ -70,6 +70,9 @@ def _unclosed_quote(path: Path, problems: Problems) -> bytes | None:
         if count % 2 == 0 and (count + c) % 2 == 1:
             opened = i
         count += c
+    opening = lines[opened]
+    if not (opening.startswith(b'"') or delimiter + b'"' in opening):
+        return None  # a quote inside an unquoted field is text, not a quote: nothing runs on
     last = len(lines) if lines[-1].strip() else len(lines) - 1
     reason = f"a quote opened on line {opened + 1} is never closed, so lines {opened + 1}-{last} run together"
     problems.report(reason, source=str(path), line=opened + 1)
@@ -338,7 +341,7 @@ def _iter_table_file(path: Path, fmt: str, spec: TableSpec, problems: Problems,
         names = _csv_header(path, "," if fmt == "csv" else "\t")
     else:
         names = None
-    data = _unclosed_quote(path, problems) if fmt in ("csv", "tsv") else None
+    data = _unclosed_quote(path, problems, b"," if fmt == "csv" else b"\t") if fmt in ("csv", "tsv") else None
     yielded = 0
     try:
         if names is None:
