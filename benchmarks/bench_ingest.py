@@ -5,7 +5,9 @@ Workloads:
   jsonl   : fastmetrics.load(file.jsonl)             vs pandas.read_json(file.jsonl, lines=True)
   streamed: fastmetrics.iter_corpus(chunk_turns=250k) over each file (bounded memory)
 fastmetrics builds the full columnar corpus (grouping, ordering, role mapping, checks);
-pandas only parses the table, so the comparison favours pandas.
+pandas only parses the table, so the comparison favours pandas. For Parquet the bare
+``pyarrow.parquet.read_table`` of the same columns is timed too: ``ours / arrow`` is what the
+ingest costs on top of the reader itself (target: at most 1.2x).
 
 Two measurements, reported apart (docs: BENCHMARKS.md rule 1):
   steady state: one process, both sides warmed up once, then A B A B interleaved repeats;
@@ -13,7 +15,7 @@ Two measurements, reported apart (docs: BENCHMARKS.md rule 1):
   cold start  : each tool in a fresh subprocess (imports included), interleaved; also gives
                 each tool's own peak RSS (VmHWM).
 
-Usage: python benchmarks/bench_ingest.py [--turns 1000000] [--repeats 5] [--threads 1]
+Usage: python benchmarks/bench_ingest.py [--turns 1000000] [--repeats 5] [--threads 2] [--steady-only]
 Writes benchmarks/results/ingest.json and prints a table.
 """
 from __future__ import annotations
@@ -68,6 +70,7 @@ def steady_state(files: dict, repeats: int) -> dict:
     import time
 
     import pandas as pd
+    import pyarrow.parquet as pq
 
     import fastmetrics as fm
     from fastmetrics.io import iter_corpus
@@ -77,18 +80,19 @@ def steady_state(files: dict, repeats: int) -> dict:
 
     work = {
         "parquet": (lambda: fm.load(files["parquet"]).n_turns, lambda: len(pd.read_parquet(files["parquet"])),
-                    lambda: stream(files["parquet"])),
+                    lambda: stream(files["parquet"]), lambda: pq.read_table(files["parquet"]).num_rows),
         "jsonl": (lambda: fm.load(files["jsonl"]).n_turns, lambda: len(pd.read_json(files["jsonl"], lines=True)),
-                  lambda: stream(files["jsonl"])),
+                  lambda: stream(files["jsonl"]), None),
     }
     out = {}
-    for name, (ours, peer, streamed) in work.items():
-        n = ours(), peer(), streamed()  # warm-up (imports, caches), values checked
+    for name, (ours, peer, streamed, bare) in work.items():
+        fns = [("ours", ours), ("peer", peer), ("ours_streamed", streamed)] + ([("arrow", bare)] if bare else [])
+        n = [fn() for _, fn in fns]  # warm-up (imports, caches), values checked
         if len(set(n)) != 1:
             raise RuntimeError(f"{name}: row counts differ {n}")
-        times = {"ours": [], "peer": [], "ours_streamed": []}
+        times = {k: [] for k, _ in fns}
         for _ in range(repeats):
-            for key, fn in (("ours", ours), ("peer", peer), ("ours_streamed", streamed)):
+            for key, fn in fns:
                 t0 = time.perf_counter()
                 fn()
                 times[key].append(time.perf_counter() - t0)
@@ -97,6 +101,10 @@ def steady_state(files: dict, repeats: int) -> dict:
         out[name] = {"median_seconds": med, "turns_per_s": {k: n[0] / v for k, v in med.items()},
                      "ratio_peer_over_ours_median": statistics.median(ratios),
                      "ratio_spread": [min(ratios), max(ratios)]}
+        if bare:  # per repeat, from the same round: ours / the bare Arrow read
+            over = [o / b for o, b in zip(times["ours"], times["arrow"])]
+            out[name]["ratio_ours_over_arrow_median"] = statistics.median(over)
+            out[name]["ratio_ours_over_arrow_spread"] = [min(over), max(over)]
     return out
 
 
@@ -106,6 +114,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=HERE / "results" / "ingest.json")
+    ap.add_argument("--steady-only", action="store_true", help="skip the cold-start subprocess runs")
     a = ap.parse_args()
     sys.path.insert(0, str(HERE))
     from _common import cpu_model
@@ -123,7 +132,7 @@ def main():
         pa.set_cpu_count(a.threads)
         steady = steady_state(files, a.repeats)
         results = {}
-        for name, (ours, peer, path) in pairs.items():
+        for name, (ours, peer, path) in ({} if a.steady_only else pairs).items():
             rows = {"ours": [], "peer": [], "ours_streamed": []}
             for _ in range(a.repeats):  # interleaved
                 rows["ours"].append(run(ours, path, a.threads))
@@ -153,6 +162,10 @@ def main():
         lo, hi = r["ratio_spread"]
         print(f"{name:10s} {m['ours']:8.2f} {m['peer']:8.2f} {m['ours_streamed']:9.2f} "
               f"{r['ratio_peer_over_ours_median']:6.2f} {lo:5.2f}-{hi:5.2f} {r['turns_per_s']['ours']:13,.0f}")
+        if "arrow" in m:
+            lo, hi = r["ratio_ours_over_arrow_spread"]
+            print(f"{'':10s} bare pyarrow.parquet.read_table {m['arrow']:.2f} s; ours / arrow "
+                  f"{r['ratio_ours_over_arrow_median']:.2f} (spread {lo:.2f}-{hi:.2f})")
     print("cold start (fresh process each, imports included) and peak RSS")
     print(f"{'workload':10s} {'ours s':>8s} {'peer s':>8s} {'stream s':>9s} {'ratio':>6s} "
           f"{'ours MB':>8s} {'peer MB':>8s} {'stream MB':>9s}")

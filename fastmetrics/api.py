@@ -173,7 +173,7 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
           keep_text: bool = True, resume: bool = False, restart: bool = False,
           progress: bool = False, conversation: str | None = None, order: str | None = None,
           speaker: str | None = None, text: str | None = None, role_column: str | None = None,
-          role_map=None, conversation_columns: Sequence[str] | None = None,
+          role_map=None, conversation_columns: Sequence[str] | None = None, duplicates: str = "fail",
           layout: str = "files", engine: str = "local", client=None, scheduler: str | None = None,
           workers: int | None = None, conversation_table: str | Path | None = None,
           join_column: str | None = None, **options) -> ScoreResult:
@@ -198,7 +198,7 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
         (nulls where a conversation has no row; counts in the metadata key
         ``fastmetrics.conversation_table`` and a warning).
     format, on_error, conversation, order, speaker, text, role_column, role_map,
-    conversation_columns
+    conversation_columns, duplicates
         As in :func:`fastmetrics.load`. With ``on_error="skip"`` the skipped rows are returned
         in ``result.skipped`` and written to ``OUT/skipped.csv``.
     n_threads : int, optional
@@ -260,7 +260,7 @@ def score(data, *, metrics: str | Sequence[str] | None = None, out_dir: str | Pa
     problems = Problems(on_error)
     spec = TableSpec(conversation=conversation, order=order, speaker=speaker, text=text,
                      role_column=role_column, role_map=role_map,
-                     conversation_columns=list(conversation_columns or []))
+                     conversation_columns=list(conversation_columns or []), duplicates=duplicates)
     src = _source(data, format=format, spec=spec, problems=problems, chunk_turns=chunk_turns)
     table = _conversation_table(src, conversation_table, join_column)
     params = {"metrics": requested, "options": opts, "format": format, "on_error": on_error,

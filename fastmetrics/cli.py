@@ -35,7 +35,9 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("input")
     g.add_argument("--format", default="auto",
                    help="auto (default), csv, tsv, jsonl, json, parquet, convokit, esconv-jsonl, esconv-json")
-    g.add_argument("--conversation-column", help="column with the conversation id (default: found by name)")
+    g.add_argument("--conversation-column", help="column with the conversation id (default: found by name); "
+                                                 "several comma-separated columns form one key, e.g. "
+                                                 "transcript_id,annotator_id")
     g.add_argument("--order-column", help="column with the turn number or timestamp (default: file order)")
     g.add_argument("--speaker-column", help="column with the speaker label")
     g.add_argument("--text-column", help="column with the turn text")
@@ -44,6 +46,9 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
                                       "(roles: client, therapist, other)")
     g.add_argument("--conversation-columns", help="comma-separated carried columns holding one value "
                                                   "per conversation (outcomes, metadata)")
+    g.add_argument("--duplicates", choices=("fail", "first"), default="fail",
+                   help="two rows of a conversation with the same turn order: a bad conversation "
+                        "(fail, default) or keep the first row (first)")
     g.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="fail at the first bad row (default) or skip bad rows/conversations and "
                         "list them in OUTDIR/skipped.csv")
@@ -52,7 +57,7 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
 def _spec_kwargs(args) -> dict:
     return dict(conversation=args.conversation_column, order=args.order_column,
                 speaker=args.speaker_column, text=args.text_column, role_column=args.role_column,
-                role_map=args.role_map,
+                role_map=args.role_map, duplicates=args.duplicates,
                 conversation_columns=[c.strip() for c in (args.conversation_columns or "").split(",") if c.strip()])
 
 
@@ -178,6 +183,9 @@ def cmd_info(args) -> int:
             lens = np.diff(c.conv_offsets)
             print(f"{path}")
             print(f"  format          : {fmt}" + (" (detected)" if args.format == "auto" else ""))
+            if c.columns:
+                print("  columns         : " + ", ".join(f"{k} {v if v else '(file order)'}"
+                                                         for k, v in c.columns.items()))
             print(f"  conversations   : {c.n_conversations}")
             print(f"  turns           : {c.n_turns} (per conversation: median {np.median(lens):g}, "
                   f"min {lens.min()}, max {lens.max()})")

@@ -72,6 +72,15 @@ def map_roles(speaker: pa.Array, role_map: Mapping[str, str]) -> np.ndarray:
                             role_map)
 
 
+def role_map_labels(spec) -> set[str]:
+    """The labels a user's role map names (lower-cased), without the built-in ones."""
+    if spec is None:
+        return set()
+    if isinstance(spec, str):
+        return {item.split("=", 1)[0].strip().lower() for item in spec.split(",") if "=" in item}
+    return {str(k).strip().lower() for k in spec}
+
+
 def roles_from_codes(labels: pa.Array, codes: np.ndarray, role_map: Mapping[str, str]) -> np.ndarray:
     """int8 role codes from dictionary-encoded speaker labels (labels looked up once each)."""
     import pyarrow.compute as pc
@@ -113,6 +122,8 @@ class Corpus:
     source: str = "<memory>"
     format: str = "table"
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    #: the input column chosen for each role (conversation, order, speaker, text), where known
+    columns: dict[str, Any] = field(default_factory=dict)
     _tokens: Tokens | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ shape
@@ -191,6 +202,7 @@ class Corpus:
             conv_columns={k: v.take(take_c) for k, v in self.conv_columns.items()},
             source=self.source,
             format=self.format,
+            columns=self.columns,
         )
 
     def chunks(self, max_turns: int):
@@ -237,8 +249,11 @@ class Corpus:
                     out[k] = cat([c.cast(pa.string()) for c in cols])
             return out
 
+        ids = [p.conversation_id for p in parts]
+        if len({a.type for a in ids}) > 1:  # integer ids in one input, text in another
+            ids = [a.cast(pa.string()) for a in ids]
         return Corpus(
-            conversation_id=cat([p.conversation_id for p in parts]),
+            conversation_id=cat(ids),
             conv_offsets=np.concatenate(offs).astype(np.int64),
             role=np.concatenate([p.role for p in parts]),
             speaker=cat([p.speaker for p in parts]),
@@ -248,4 +263,5 @@ class Corpus:
             source=parts[0].source,
             format=parts[0].format,
             skipped=[s for p in parts for s in p.skipped],
+            columns=parts[0].columns,
         )

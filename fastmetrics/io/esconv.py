@@ -116,8 +116,11 @@ def _conversation(obj, idx: int, stem: str, fmt: str, source: str, line: int | N
         ann = t.get("annotation") if isinstance(t.get("annotation"), dict) else {}
         strat = t.get("strategy", ann.get("strategy"))
         rating = _num(ann.get("feedback")) if "feedback" in ann else None
-        if "feedback" in ann and rating is None:
-            problems.report(f"dialog[{j}] feedback {ann.get('feedback')!r} is not a number", **where)
+        if "feedback" in ann and rating is None and ann.get("feedback") is not None:
+            # the skip report lists exactly what goes: with skip, this turn is dropped
+            problems.report(f"dialog[{j}] feedback {ann.get('feedback')!r} is not a number; "
+                            "expected a rating 1-5", **where)
+            continue
         turns.append((spk, txt, strat if isinstance(strat, str) else None, rating))
     if len(turns) < 2:
         problems.report("has fewer than two turns; a conversation needs at least two", level="conversation", **where)

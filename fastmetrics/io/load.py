@@ -15,13 +15,14 @@ import csv
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from ..corpus import Corpus
+from ..corpus import Corpus, role_map_labels
 from ..errors import InputError
 from .detect import FORMATS, detect_format
 from .esconv import read_esconv
@@ -51,8 +52,38 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
     return next(csv.reader([line], delimiter=delimiter))
 
 
+def _unclosed_quote(path: Path, problems: Problems, delimiter: bytes = b",") -> bytes | None:
+    """An odd number of double quotes means a quote opened and never closed: every line after
+    it would be read into one field. Fail names the line; skip lists every line lost and
+    returns the file's bytes before that line (None when the quotes balance)."""
+    n = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 24):
+            n += block.count(b'"')
+    if n % 2 == 0:
+        return None
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    count, opened = 0, None
+    for i, line in enumerate(lines):
+        c = line.count(b'"')
+        if count % 2 == 0 and (count + c) % 2 == 1:
+            opened = i
+        count += c
+    opening = lines[opened]
+    if not (opening.startswith(b'"') or delimiter + b'"' in opening):
+        return None  # a quote inside an unquoted field is text, not a quote: nothing runs on
+    last = len(lines) if lines[-1].strip() else len(lines) - 1
+    reason = f"a quote opened on line {opened + 1} is never closed, so lines {opened + 1}-{last} run together"
+    problems.report(reason, source=str(path), line=opened + 1)
+    for i in range(opened + 1, last):
+        if lines[i].strip():
+            problems.report(f"inside the unclosed quote opened on line {opened + 1}", source=str(path), line=i + 1)
+    return b"\n".join(lines[:opened]) + b"\n"
+
+
 def _arrow_batches(path: Path, fmt: str, spec: TableSpec, whole: bool = False,
-                   batch_rows: int = _BLOCK_ROWS) -> Iterator[pa.RecordBatch]:
+                   batch_rows: int = _BLOCK_ROWS, data: bytes | None = None) -> Iterator[pa.RecordBatch]:
     """Record batches from pyarrow's streaming readers (raises pyarrow errors as they come).
 
     ``whole=True`` (no chunking) reads Parquet with the multi-threaded whole-file reader.
@@ -77,7 +108,7 @@ def _arrow_batches(path: Path, fmt: str, spec: TableSpec, whole: bool = False,
         cols = spec.resolve(header, str(path))
         types = {cols[k]: pa.string() for k in ("conversation", "speaker", "text") if cols[k]}
         reader = pcsv.open_csv(
-            path,
+            path if data is None else pa.BufferReader(data),
             read_options=pcsv.ReadOptions(block_size=1 << 24),
             parse_options=pcsv.ParseOptions(delimiter=delim, newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=True,
@@ -93,7 +124,8 @@ def _arrow_batches(path: Path, fmt: str, spec: TableSpec, whole: bool = False,
     raise InputError(f"internal: no arrow reader for {fmt}")
 
 
-def _python_rows(path: Path, fmt: str, problems: Problems) -> tuple[pa.Table, list[int]]:
+def _python_rows(path: Path, fmt: str, problems: Problems,
+                 spec: TableSpec | None = None, data: bytes | None = None) -> tuple[pa.Table, list[int]]:
     """Line-by-line reader: finds malformed lines, reports them, returns the good rows.
 
     Returns the table and, per row, its 1-based line in the file.
@@ -101,7 +133,7 @@ def _python_rows(path: Path, fmt: str, problems: Problems) -> tuple[pa.Table, li
     source = str(path)
     records: list[dict] = []
     lines: list[int] = []
-    raw = path.read_bytes()
+    raw = path.read_bytes() if data is None else data
     if fmt in ("csv", "tsv"):
         delim = "," if fmt == "csv" else "\t"
         # decode line by line so that a bad byte names its line
@@ -160,10 +192,63 @@ def _python_rows(path: Path, fmt: str, problems: Problems) -> tuple[pa.Table, li
                     names.append(k)
             records.append(obj)
             lines.append(i)
+        if spec is not None:
+            records, lines = _check_records(records, lines, names, spec, source, problems, "line")
     if not records:
         if not names:
             raise InputError("no rows could be read; expected a long table", source=source)
         return pa.table({n: pa.array([], pa.string()) for n in names}), lines
+    return _records_table(records, names), lines
+
+
+def _check_records(records: list[dict], lines: list[int], names: list[str], spec: TableSpec,
+                   source: str, problems: Problems, unit: str) -> tuple[list[dict], list[int]]:
+    """Row objects whose text is not a string, or whose conversation id is neither a string
+    nor an integer, are bad rows (never coerced); ids that mix numbers and strings (``2`` and
+    ``"2"``) are an error, since they would otherwise be merged or told apart by type alone."""
+    try:
+        cols = spec.resolve(names, source)
+    except InputError:  # reported with the table's own checks
+        cols = {"text": spec.text, "conversation": spec.conversation}
+    text_col = cols["text"]
+    id_cols = spec.conversation_keys or [cols["conversation"]]
+    kinds: dict[str, tuple[int, object]] = {}
+    good_r, good_l = [], []
+    for rec, line in zip(records, lines):
+        txt = rec.get(text_col)
+        if txt is not None and not isinstance(txt, str):
+            problems.report(f"text (key {text_col!r}) is not a string but {_json_kind(txt)} "
+                            f"({json.dumps(txt)[:40]}); expected the turn's words", source=source, line=line, unit=unit)
+            continue
+        bad = None
+        for c in id_cols:
+            cid = rec.get(c)
+            if cid is None:
+                continue
+            if isinstance(cid, bool) or not isinstance(cid, (str, int)):
+                bad = f"conversation id (key {c!r}) is {_json_kind(cid)} ({json.dumps(cid)[:40]}); " \
+                      "expected a string or an integer"
+                break
+            kinds.setdefault("number" if isinstance(cid, int) else "string", (line, cid))
+        if bad:
+            problems.report(bad, source=source, line=line, unit=unit)
+            continue
+        good_r.append(rec)
+        good_l.append(line)
+    if len(kinds) > 1:
+        (ln, nv), (ls, sv) = kinds["number"], kinds["string"]
+        raise InputError(f"conversation ids mix numbers ({nv!r} at {unit} {ln}) and strings ({sv!r} at "
+                         f"{unit} {ls}); write every id the same way", source=source,
+                         line=max(ln, ls), unit=unit)
+    return good_r, good_l
+
+
+def _json_kind(v) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", dict: "an object",
+            list: "a list", str: "a string"}.get(type(v), f"a {type(v).__name__}")
+
+
+def _records_table(records: list[dict], names: list[str]) -> pa.Table:
     cols = {}
     for n in names:
         vals = [r.get(n) for r in records]
@@ -172,7 +257,7 @@ def _python_rows(path: Path, fmt: str, problems: Problems) -> tuple[pa.Table, li
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             cols[n] = pa.array([None if v is None else (v if isinstance(v, str) else json.dumps(v))
                                 for v in vals], pa.string())
-    return pa.table(cols), lines
+    return pa.table(cols)
 
 
 def _stream_tables(batches: Iterable[pa.RecordBatch], conv_col: str, chunk_turns: int | None
@@ -241,13 +326,9 @@ def _iter_table_file(path: Path, fmt: str, spec: TableSpec, problems: Problems,
             raise InputError(f"not valid UTF-8 ({exc.reason})", source=source) from None
         except json.JSONDecodeError as exc:
             raise InputError(f"malformed JSON ({exc.msg}, column {exc.colno})", source=source, line=exc.lineno) from None
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        if not isinstance(data, list):
             raise InputError("expected a JSON list of row objects (one per turn)", source=source, line=1)
-        if not data:
-            raise InputError("the file holds no rows; expected a long table", source=source)
-        table = pa.Table.from_pylist(data)
-        yield table_to_corpus(table, spec, source=source, problems=problems, fmt=fmt, unit="row",
-                              header_lines=0)
+        yield _records_corpus(data, spec, source, problems, fmt)
         return
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -260,6 +341,7 @@ def _iter_table_file(path: Path, fmt: str, spec: TableSpec, problems: Problems,
         names = _csv_header(path, "," if fmt == "csv" else "\t")
     else:
         names = None
+    data = _unclosed_quote(path, problems, b"," if fmt == "csv" else b"\t") if fmt in ("csv", "tsv") else None
     yielded = 0
     try:
         if names is None:
@@ -269,7 +351,7 @@ def _iter_table_file(path: Path, fmt: str, spec: TableSpec, problems: Problems,
             names = first.schema.names
         conv_col = spec.resolve(names, source)["conversation"]
         batches = _arrow_batches(path, fmt, spec, whole=chunk_turns is None,
-                                 batch_rows=min(_BLOCK_ROWS, chunk_turns or _BLOCK_ROWS))
+                                 batch_rows=min(_BLOCK_ROWS, chunk_turns or _BLOCK_ROWS), data=data)
         for table, row0 in _stream_tables(batches,
                                           conv_col, chunk_turns):
             if table.num_rows == 0:
@@ -287,9 +369,9 @@ def _iter_table_file(path: Path, fmt: str, spec: TableSpec, problems: Problems,
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
         if fmt == "parquet" or yielded:
             raise InputError(f"cannot read as {fmt} ({exc})", source=source) from None
-        table, lines = _python_rows(path, fmt, problems)  # raises in fail mode at the bad line
-        if problems.on_error == "fail":  # nothing malformed found line by line: report pyarrow's reason
-            raise InputError(f"cannot read as {fmt} ({exc})", source=source) from None
+        table, lines = _python_rows(path, fmt, problems, spec, data)  # raises in fail mode at the bad line
+        # nothing malformed line by line (e.g. numbers and strings mixed in one column): the rows
+        # are checked as any table (a bad turn order is named by its line and value)
         yield table_to_corpus(table, spec, source=source, problems=_LineMapped(problems, lines),
                               fmt=fmt, unit="line", header_lines=-1)
         return
@@ -297,24 +379,51 @@ def _iter_table_file(path: Path, fmt: str, spec: TableSpec, problems: Problems,
         raise InputError("the file holds no rows; expected a long table", source=source)
 
 
+def _records_corpus(data: list, spec: TableSpec, source: str, problems: Problems, fmt: str) -> Corpus:
+    """A list of row objects (a JSON list, or dicts given to the API); rows named 1-based."""
+    records, lines, names = [], [], []
+    for i, rec in enumerate(data, start=1):
+        if not isinstance(rec, dict):
+            problems.report(f"element {i} is {_json_kind(rec)}, not a row object; expected one object "
+                            "per turn", source=source, line=i, unit="row")
+            continue
+        for k in rec:
+            if k not in names:
+                names.append(k)
+        records.append(rec)
+        lines.append(i)
+    if not records:
+        raise InputError("the list holds no row objects; expected one object per turn", source=source)
+    records, lines = _check_records(records, lines, names, spec, source, problems, "row")
+    if not records:
+        raise InputError("no valid rows remain after skipping bad input", source=source)
+    return table_to_corpus(_records_table(records, names), spec, source=source,
+                           problems=_LineMapped(problems, lines, unit="row"), fmt=fmt, unit="line",
+                           header_lines=-1)
+
+
 class _LineMapped(Problems):
     """Problems whose ``line`` is a row index into a list of real file lines."""
 
-    def __init__(self, inner: Problems, lines: list[int]):
-        self.inner, self.lines = inner, lines
+    def __init__(self, inner: Problems, lines: list[int], unit: str | None = None):
+        self.inner, self.lines, self.unit = inner, lines, unit
         self.on_error, self.records = inner.on_error, inner.records
+        self.seen_labels = inner.seen_labels
 
     def report(self, reason, *, source, line=None, conversation=None, level="row", unit="line"):
         if line is not None and 0 <= line < len(self.lines):
             line = self.lines[line]
-        self.inner.report(reason, source=source, line=line, conversation=conversation, level=level, unit=unit)
+        self.inner.report(reason, source=source, line=line, conversation=conversation, level=level,
+                          unit=self.unit or unit)
 
 
 def _iter_convokit(path: Path, spec: TableSpec, problems: Problems, chunk_turns) -> Iterator[Corpus]:
     """A ConvoKit corpus directory: utterances.jsonl (+ conversations.json metadata)."""
     utt = path / "utterances.jsonl"
     source = str(utt)
-    table, lines = _python_rows(utt, "jsonl", problems)
+    table, lines = _python_rows(utt, "jsonl", problems,
+                                TableSpec(conversation=spec.conversation or "conversation_id",
+                                          text=spec.text or "text", speaker=spec.speaker))
     if "meta" in table.column_names and pa.types.is_struct(table.column("meta").type):
         table = table.flatten()
     names = table.column_names
@@ -330,7 +439,7 @@ def _iter_convokit(path: Path, spec: TableSpec, problems: Problems, chunk_turns)
     cspec = TableSpec(conversation=spec.conversation or "conversation_id", order=order,
                       speaker=spec.speaker or "speaker", text=spec.text or "text",
                       role_column=spec.role_column, role_map=spec.role_map,
-                      conversation_columns=spec.conversation_columns)
+                      conversation_columns=spec.conversation_columns, duplicates=spec.duplicates)
     corpus = table_to_corpus(table, cspec, source=source, problems=_LineMapped(problems, lines),
                              fmt="convokit", unit="line", header_lines=-1)
     corpus.turn_columns.pop("source_order", None) if order == "_file_order" else None
@@ -360,14 +469,37 @@ def _iter_convokit(path: Path, spec: TableSpec, problems: Problems, chunk_turns)
         yield corpus
 
 
+def _from_pandas(df) -> pa.Table:
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        for name in df.columns:  # name the column and the first value of another type
+            col = df[name]
+            if col.dtype != object:
+                continue
+            kinds = [type(v) for v in col if v is not None and v == v]
+            if len(set(kinds)) > 1:
+                first = kinds[0]
+                row = next(i for i, v in enumerate(col, start=1)
+                           if v is not None and v == v and type(v) is not first)
+                raise InputError(f"column {name!r} mixes {first.__name__} and {type(col.iloc[row - 1]).__name__} "
+                                 f"values (row {row}: {col.iloc[row - 1]!r}); expected one type per column",
+                                 source="<table>", line=row, unit="row") from None
+        raise InputError(f"cannot convert the DataFrame ({exc})", source="<table>") from None
+
+
 def _iter_arrow_like(data: Any, spec: TableSpec, problems: Problems, chunk_turns) -> Iterator[Corpus]:
     mod = type(data).__module__
     if isinstance(data, pa.Table):
         table = data
     elif isinstance(data, pa.RecordBatch):
         table = pa.Table.from_batches([data])
+    elif isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        corpus = _records_corpus(data, spec, "<records>", problems, "table")
+        yield from corpus.chunks(chunk_turns) if chunk_turns else [corpus]
+        return
     elif mod.startswith("pandas"):
-        table = pa.Table.from_pandas(data, preserve_index=False)
+        table = _from_pandas(data)
     elif mod.startswith("polars"):
         table = data.to_arrow()
     else:
@@ -405,12 +537,22 @@ def iter_corpus(data, *, format: str = "auto", spec: TableSpec | None = None,
     problems = problems or Problems(on_error)
     if format not in FORMATS:
         raise InputError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
-    if not isinstance(data, (str, os.PathLike, list, tuple)):
+    records = isinstance(data, list) and bool(data) and any(isinstance(r, dict) for r in data)
+    if records or not isinstance(data, (str, os.PathLike, list, tuple)):
+        if records and not all(isinstance(r, dict) for r in data):
+            i = next(i for i, r in enumerate(data, start=1) if not isinstance(r, dict))
+            raise InputError(f"a list of rows holds a {type(data[i - 1]).__name__} at element {i}; "
+                             "expected a dict per turn (or a list of paths)", source="<records>")
         yield from _iter_arrow_like(data, spec, problems, chunk_turns)
+        _warn_unused_labels(spec, problems)
         return
     paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
     if not paths:
         raise InputError("no input given")
+    for p in paths:
+        if not isinstance(p, (str, os.PathLike)):
+            raise InputError(f"expected paths, got a {type(p).__name__} ({p!r:.40}); pass paths, a list of "
+                             "row dicts, a pyarrow Table or a DataFrame")
     seen: dict[str, str] = {}  # conversation id -> file, to catch ids shared by two inputs
     for p in paths:
         path = Path(p)
@@ -435,12 +577,22 @@ def iter_corpus(data, *, format: str = "auto", spec: TableSpec | None = None,
                         raise InputError(f"conversation id {cid!r} also appears in {other}; ids must be "
                                          "unique across the inputs", source=str(path))
             yield part
+    _warn_unused_labels(spec, problems)
+
+
+def _warn_unused_labels(spec: TableSpec, problems: Problems) -> None:
+    """A --role-map label that never occurred in the speaker (or role) column is reported."""
+    unused = sorted(role_map_labels(spec.role_map) - problems.seen_labels) if problems.seen_labels else []
+    if unused:
+        warnings.warn(f"--role-map label{'s' if len(unused) > 1 else ''} {', '.join(map(repr, unused))} "
+                      f"never occur{'' if len(unused) > 1 else 's'} in the speaker labels "
+                      f"({', '.join(sorted(problems.seen_labels)[:10])})", UserWarning, stacklevel=3)
 
 
 def load(data, *, format: str = "auto", on_error: str = "fail", problems: Problems | None = None,
          conversation: str | None = None, order: str | None = None, speaker: str | None = None,
          text: str | None = None, role_column: str | None = None, role_map=None,
-         conversation_columns: list[str] | None = None) -> Corpus:
+         conversation_columns: list[str] | None = None, duplicates: str = "fail") -> Corpus:
     """Load a corpus from a path, a list of paths, or a long-format table.
 
     Parameters
@@ -460,6 +612,8 @@ def load(data, *, format: str = "auto", on_error: str = "fail", problems: Proble
         Extra ``label=role`` pairs, e.g. ``"usr=client,sys=therapist"``.
     conversation_columns : list of str, optional
         Carried columns with one value per conversation (outcomes, metadata).
+    duplicates : {"fail", "first"}
+        Rows of one conversation sharing a turn order: a bad conversation, or keep the first.
 
     Returns
     -------
@@ -475,7 +629,7 @@ def load(data, *, format: str = "auto", on_error: str = "fail", problems: Proble
     """
     spec = TableSpec(conversation=conversation, order=order, speaker=speaker, text=text,
                      role_column=role_column, role_map=role_map,
-                     conversation_columns=list(conversation_columns or []))
+                     conversation_columns=list(conversation_columns or []), duplicates=duplicates)
     problems = problems or Problems(on_error)
     parts = list(iter_corpus(data, format=format, spec=spec, problems=problems))
     parts = [p for p in parts if p.n_conversations > 0] or parts[:1]

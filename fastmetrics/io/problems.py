@@ -17,6 +17,8 @@ ON_ERROR = ("fail", "skip")
 class Problems:
     on_error: str = "fail"
     records: list[dict] = field(default_factory=list)
+    #: speaker (or role-column) labels seen, lower-cased, to report unused --role-map labels
+    seen_labels: set = field(default_factory=set)
 
     def __post_init__(self):
         if self.on_error not in ON_ERROR:
