@@ -30,7 +30,11 @@ def test_every_family_together_then_the_study(tmp_path, capsys):
     assert np.isfinite(np.array(convs.column("wmd_prev_mean").to_pylist(), dtype=float)).all()
     rep = tmp_path / "report"
     assert main(["study", str(out), "-o", str(rep), "--outcome", "final_emotion_intensity",
-                 "--control", "initial_emotion_intensity"]) == 0, capsys.readouterr().err
+                 "--control", "initial_emotion_intensity", "--n-boot", "200", "--repeats", "1"]) == 0, \
+        capsys.readouterr().err
     res = json.loads((rep / "results.json").read_text())
     assert res["n_conversations"] == 36 and res["features"]
+    # every family's supporter signal is compared signal by signal
+    assert {r["group"] for r in res["signal_comparison"]} >= {
+        "empathy", "valence", "alliance", "embedding_sync", "style_sync"}
     assert (rep / "report.html").stat().st_size > 0

@@ -216,11 +216,11 @@ def test_conversation_table_join_through_the_cli(tmp_path, capsys):
 
 
 def test_score_joins_a_conversation_table(tmp_path, capsys):
-    import fastmetrics as fm
+    from fastmetrics.api import demo_path, score
     from fastmetrics.cli import main
 
-    demo = str(fm.api.demo_path())
-    ids = fm.score(demo).conversations.column("conversation_id").to_pylist()
+    demo = str(demo_path())
+    ids = score(demo).conversations.column("conversation_id").to_pylist()
     rows = ["pid,outcome,quality"] + [f"{c},{i},{'high' if i % 2 else 'low'}"
                                       for i, c in enumerate(ids) if i > 0] + ["ghost,9,low"]
     (tmp_path / "o.csv").write_text("\n".join(rows) + "\n")

@@ -106,7 +106,11 @@ def test_behaviour_family_in_the_pipeline_feeds_the_study(tmp_path):
     res = run_study(tmp_path / "scored", tmp_path / "report", "final_emotion_intensity",
                     control="initial_emotion_intensity", n_boot=50, n_repeats=1, report=False)
     srcs = {f["name"]: f["source"] for f in res["features"]}
-    assert srcs["bolt_question_rate"] == "conversations.parquet"
+    # the rate is the mean of the behaviour signal built from the family's per-turn labels (the
+    # same value as the family's bolt_question_rate); its conditional rates come from the family
+    assert srcs["bolt_question_rate"].startswith("BOLT behaviour indicator")
+    assert "bolt_question" in {r["signal"] for r in res["signal_comparison"]}
+    assert srcs["bolt_question_given_neg_rate"] == "conversations.parquet (behaviour family)"
 
 
 def test_behaviour_family_prototype_classifier():

@@ -526,7 +526,6 @@ def analyse(data: StudyInput, *, n_boot: int = 2000, n_splits: int = 5, n_repeat
             raise InputError(f"outcome {data.outcome_name!r} has {len(uniq)} distinct values; a "
                              "binary outcome has two")
         y = (y == uniq[1]).astype(np.float64)
-    binary = kind == "binary"
     groups = (np.arange(n) if data.groups is None else np.asarray(data.groups)[keep])
     zc = Z if Z.shape[1] else None
     cv = dict(n_splits=n_splits, n_repeats=n_repeats, n_boot=n_boot)
@@ -571,7 +570,7 @@ def analyse(data: StudyInput, *, n_boot: int = 2000, n_splits: int = 5, n_repeat
         sets["control_only"] = Z
     models = compare_models(sets, y, groups, kind, seed=seed, **cv) if (Xs.shape[1] or Xt.shape[1]) \
         else {}
-    for name, m in models.items():  # report features and controls apart
+    for m in models.values():  # report features and controls apart
         if "n_features" in m:
             m["n_controls"] = int(Z.shape[1]) if m["n_features"] else 0
             m["n_features"] = max(m["n_features"] - m["n_controls"], 0)

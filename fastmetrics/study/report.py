@@ -221,7 +221,7 @@ def write_report(results: dict, data, extras: dict, path) -> None:
                 names = ([f"not {enc['positive']}", enc["positive"]] if enc.get("positive")
                          else [f"{results['outcome']} = {v:g}" for v in lv])
                 parts = [x[(y == g) & np.isfinite(x)] for g in (0.0, 1.0)]
-                ax.boxplot(parts, vert=False, widths=0.5)
+                ax.boxplot(parts, orientation="horizontal", widths=0.5)
                 ax.set_yticks([1, 2], [f"{nm} (n={len(p_)})" for nm, p_ in zip(names, parts)],
                               fontsize=8)
                 ax.set_ylabel("outcome class", fontsize=8)

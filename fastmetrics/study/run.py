@@ -5,21 +5,30 @@ Inputs are the files ``fastmetrics score`` writes: ``turns.parquet`` (``conversa
 columns such as ``valence``) and ``conversations.parquet`` (``conversation_id``, carried
 outcome columns, trajectory feature columns ``<series>_<feature>``).
 
-Features come from three places, each recorded with its ``source``:
+What goes where (each feature recorded with its ``kind`` and ``source``):
 
-* derived here from ``turns.parquet``: ``feedback_mean`` (seeker ratings on client turns
-  attributed to supporter turns, :func:`fastmetrics.study.signals.attribute_feedback`; a
-  rating that sits on a supporter turn is that turn's own rating; averaged per conversation) and BOLT behaviour rates from ``strategy``
-  (:mod:`fastmetrics.metrics.behaviour`), unless the behaviour family already wrote them;
-  trajectory features of the attributed ratings through :mod:`fastmetrics.trajectory` when
-  that module is installed;
-* ``conversations.parquet`` columns, chosen automatically by name: ``*_mean`` and
-  ``bolt_*_rate`` are snapshot features, ``*_slope``, ``*_late_minus_early``,
-  ``*_volatility``, ``*_change``, ``*_max_drawdown`` and ``*_convergence`` trajectory
-  features (outcome and control columns are never features; nor are trajectory columns of
-  ``n_tokens``/``n_types``, nor those of the raw rating column when ``feedback_mean`` is
-  derived from it);
-* or exactly the columns named with ``snapshot=`` / ``trajectory=``.
+* **controls**: the named ``control`` columns plus, by default, ``n_turns`` and
+  ``n_supporter_turns`` counted from ``turns.parquet`` (a constant one is left out, noted);
+* **supporter signals** (:func:`fastmetrics.study.signals.supporter_signals`), from the turns:
+  model empathy per mechanism, the human rating (``feedback``: seeker ratings attributed to
+  supporter turns, :func:`fastmetrics.study.signals.attribute_feedback`; a rating on a
+  supporter turn is that turn's own), BOLT behaviour indicators (from the behaviour family's
+  ``behaviour`` column, else the ``strategy`` annotations), supporter valence, alliance,
+  embedding and style synchrony, and per-turn columns named with ``signals=``. Each gives a
+  snapshot feature (its mean; ``bolt_<b>_rate`` for a behaviour) and trajectory features
+  (``<signal>_slope``, ``_late_minus_early``, ``_volatility``, ``_convergence``);
+* **client state**: the client's valence and its trajectory (``valence_client_*``, and the
+  two-role ``valence_*`` columns), a group apart, never a predictor unless
+  ``client_state=True``;
+* ``conversations.parquet`` columns, only when a registered metric family declares them
+  (:meth:`fastmetrics.registry.MetricFamily.declares`) or they are named: the relational
+  measures (:data:`RELATIONAL_FAMILIES`, alliance gaps, embedding lags) form their own group;
+  ``*_mean`` and ``bolt_*_rate`` are snapshot features, ``*_slope``, ``*_late_minus_early``,
+  ``*_volatility``, ``*_change``, ``*_max_drawdown``, ``*_convergence`` trajectory features.
+  Identifier-like names (``*_id``, ``*_key``, ``<id>_mean``, ...) and constant columns never
+  are features (listed in ``signals.excluded_columns``); nor are the outcome, the controls,
+  the group column, trajectory columns of ``n_tokens``/``n_types`` or of the raw rating;
+* or exactly the columns named with ``snapshot=`` / ``trajectory=`` (and ``primary=``).
 """
 from __future__ import annotations
 
@@ -587,7 +596,7 @@ def run_study(scored_dir, report_dir, outcome: str, control=None, snapshot=None,
         "outcome": outcome,
         "control": controls[0] if len(controls) == 1 else (controls or None),
         "controls": controls,
-        "user_controls": [c for c in ([control] if isinstance(control, str) else list(control or []))],
+        "user_controls": [control] if isinstance(control, str) else list(control or []),
         "outcome_encoding": extras["outcome"],
         **res,
         "dropped": dropped,
