@@ -433,6 +433,7 @@ self-reported outcome).</p>
 <table><tr><th>group</th><th>comparison</th><th>features</th><th>base [95% CI]</th><th>full [95% CI]</th><th>full - base [95% CI]</th></tr>
 {''.join(grows)}</table>
 {prim_html}
+{_synchrony_html(results.get("synchrony") or {}, e)}
 <h2>Conversations and columns left out</h2>
 <ul>{drop_html}</ul>
 <ul>{excl_html}</ul>
@@ -457,3 +458,30 @@ Seed {st['seed']}. fastmetrics {e(str(results['fastmetrics_version']))}.</p>
     tmp = p.with_suffix(".html.tmp")
     tmp.write_text(doc, encoding="utf-8")
     tmp.replace(p)
+
+
+def _synchrony_html(sync: dict, e) -> str:
+    """The "synchrony above chance" and split-half reliability section (empty without data)."""
+    def num(v, f="{:.3f}"):
+        return "" if v is None else f.format(v)
+
+    parts = []
+    chance = sync.get("above_chance") or {}
+    if chance:
+        rows = "".join(f"<tr><td>{e(m)}</td><td>{r['n']}</td><td>{num(r['share_above_chance'])}</td>"
+                       f"<td>{num(r['mean_z'])}</td><td>{num(r['mean_excess'])}</td></tr>"
+                       for m, r in chance.items())
+        alpha = next(iter(chance.values())).get("alpha", 0.05)
+        parts.append("<h2>Synchrony above chance</h2><p>Share of conversations whose measure beats "
+                     f"its within-conversation surrogates (one-sided permutation p &le; {alpha}); under "
+                     f"no synchrony it is about {alpha}. z: (observed - surrogate mean) / surrogate SD.</p>"
+                     "<table><tr><th>measure</th><th>conversations</th><th>share above chance</th>"
+                     f"<th>mean z</th><th>mean excess</th></tr>{rows}</table>")
+    half = sync.get("split_half") or {}
+    if half:
+        rows = "".join(f"<tr><td>{e(m)}</td><td>{r['n']}</td><td>{num(r['r_half'])}</td>"
+                       f"<td>{num(r['reliability'])}</td></tr>" for m, r in half.items())
+        parts.append(f"<h2>Split-half reliability</h2><p>{e(sync.get('split_half_scheme', ''))}.</p>"
+                     "<table><tr><th>measure</th><th>conversations</th><th>r (halves)</th>"
+                     f"<th>reliability</th></tr>{rows}</table>")
+    return "".join(parts)

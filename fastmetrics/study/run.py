@@ -511,6 +511,26 @@ def _clean(o):
     return o
 
 
+#: Per-turn measures whose split-half reliability ``study`` reports, where present.
+RELIABILITY_COLUMNS = ("lsm_prev", "rlsm_turn", "rlsm_window", "emb_sim_prev", "emb_sim_window",
+                       "alliance_full", "valence", "empathy_er", "empathy_ip", "empathy_ex",
+                       "empathy", "empathy_proto")
+
+
+def synchrony_checks(turns, convs, alpha: float = 0.05) -> dict:
+    """Synchrony above chance (from the ``--surrogates`` columns, :mod:`fastmetrics.study.chance`)
+    and odd/even split-half reliability (:mod:`fastmetrics.study.reliability`) of the per-turn
+    measures present; both empty when the columns are absent."""
+    from .chance import chance_summary
+    from .reliability import split_half
+
+    cols = [c for c in RELIABILITY_COLUMNS if c in turns.column_names]
+    return {"above_chance": chance_summary(convs, alpha=alpha),
+            "split_half": split_half(turns, cols) if cols else {},
+            "split_half_scheme": "odd vs even turns of each conversation, conversation means, "
+                                 "Pearson r between halves, Spearman-Brown 2r/(1+r)"}
+
+
 def run_study(scored_dir, report_dir, outcome: str, control=None, snapshot=None,
               trajectory=None, *, n_boot: int = 2000, n_splits: int = 5, n_repeats: int = 5,
               seed: int = 0, alpha: float = 0.05, group_column: str | None = None,
@@ -621,6 +641,7 @@ def run_study(scored_dir, report_dir, outcome: str, control=None, snapshot=None,
         "scored_dir": str(scored_dir),
         "fastmetrics_version": __version__,
     }
+    results["synchrony"] = synchrony_checks(turns, convs, alpha=alpha)
     from .report import summarise, write_report
 
     results["summary"] = summarise(results)
