@@ -15,7 +15,7 @@ import sys
 from .errors import BackendUnavailableError, FastMetricsError, InputError
 
 #: Modules that add subcommands (``register_cli(subparsers)``).
-PLUGINS: list[str] = ["fastmetrics.study.cli", "fastmetrics.embed.cli"]
+PLUGINS: list[str] = ["fastmetrics.study.cli", "fastmetrics.embed.cli", "fastmetrics.models.cli"]
 
 EXAMPLES = """\
 examples:
