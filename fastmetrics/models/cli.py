@@ -1,4 +1,4 @@
-"""Subcommands ``fastmetrics train empathy`` and ``fastmetrics pairs``."""
+"""Subcommand ``fastmetrics train empathy``."""
 from __future__ import annotations
 
 import argparse
@@ -17,18 +17,6 @@ def _cmd_train(args) -> int:
         print(f"  {m}: grouped 5-fold CV Spearman {s['spearman']:.3f}, accuracy {s['accuracy']:.3f}, "
               f"macro-F1 {s['macro_f1']:.3f}")
     print(f"empathy model written to {path}")
-    return 0
-
-
-def _cmd_pairs(args) -> int:
-    from .pairs import compare_pairs_file
-
-    labels = [s.strip() for s in args.labels.split(",")]
-    compare_pairs_file(args.input, args.output, context_column=args.context_column,
-                       a_column=args.a_column, b_column=args.b_column, labels=labels,
-                       empathy_model=args.empathy_model or None, n_boot=args.n_boot,
-                       seed=args.seed, cache_dir=args.cache_dir if args.cache_dir is not None else "",
-                       n_threads=args.threads, echo=print)
     return 0
 
 
@@ -52,19 +40,3 @@ def register_cli(sub) -> None:
     t.add_argument("--threads", type=int, default=None, help="encoder threads")
     t.set_defaults(func=_cmd_train)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
-
-    q = sub.add_parser("pairs", help="compare two replies to the same contexts (empathy, behaviours)",
-                       description="Score reply A and reply B of every row with the empathy model and "
-                                   "the behaviour classifier; paired Wilcoxon tests and bootstrap CIs.")
-    q.add_argument("input", metavar="FILE", help="JSON list, JSONL, CSV or Parquet")
-    q.add_argument("--context-column", required=True)
-    q.add_argument("--a-column", required=True)
-    q.add_argument("--b-column", required=True)
-    q.add_argument("--labels", default="a,b", help="names of A and B (default a,b)")
-    q.add_argument("-o", "--output", required=True, help="output folder (pairs.parquet, summary.json)")
-    q.add_argument("--empathy-model", default="", help="empathy model folder (default: the user's)")
-    q.add_argument("--n-boot", type=int, default=10000)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--cache-dir", default=None)
-    q.add_argument("--threads", type=int, default=None)
-    q.set_defaults(func=_cmd_pairs)
