@@ -16,7 +16,7 @@ from .errors import BackendUnavailableError, FastMetricsError, InputError
 
 #: Modules that add subcommands (``register_cli(subparsers)``).
 PLUGINS: list[str] = ["fastmetrics.study.cli", "fastmetrics.embed.cli", "fastmetrics.study.compare_cli",
-                     "fastmetrics.bench.cli"]
+                     "fastmetrics.bench.cli", "fastmetrics.models.cli"]
 
 EXAMPLES = """\
 examples:

@@ -178,13 +178,15 @@ class MetricFamily:
     reference: str = ""
     #: Regular expressions of conversation columns named at run time (trajectory features).
     column_patterns: tuple[str, ...] = ()
+    #: Turn columns written instead of (some of) ``turn_columns`` under some options or models.
+    optional_turn_columns: tuple[str, ...] = ()
 
     def declares(self, column: str, level: str) -> bool:
         """True when ``column`` at ``level`` ("turn" or "conversation") is one of this family's."""
         import re
 
         if level == "turn":
-            return column in self.turn_columns
+            return column in self.turn_columns or column in self.optional_turn_columns
         return column in self.conversation_columns or any(
             re.fullmatch(p, column) for p in self.column_patterns)
 

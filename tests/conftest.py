@@ -1,12 +1,15 @@
 """Shared fixtures: the real-data folder (skips with a reason where absent), seeds, backends."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# models the user trained (fastmetrics train ...) must not change what the tests see
+os.environ["FASTMETRICS_MODELS"] = str(ROOT / "tests" / ".no-user-models")
 DATA = ROOT.parent / "shared" / "data"
 ESCONV = DATA / "esconv"
 

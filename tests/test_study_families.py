@@ -116,7 +116,7 @@ def test_behaviour_family_in_the_pipeline_feeds_the_study(tmp_path):
 def test_behaviour_family_prototype_classifier():
     _encoder_or_skip()
     c = corpus()
-    res = get("behaviour").compute(c, Context(options={"behaviour_source": "auto"}))
+    res = get("behaviour").compute(c, Context(options={"behaviour_source": "prototype"}))
     lab = res.turns["behaviour"].to_pylist()
     assert lab[0] is None and lab[2] is None  # client turns carry no behaviour
     assert lab[5] == "question"

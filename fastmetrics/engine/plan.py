@@ -56,6 +56,7 @@ class Plan:
         c = set(BASE_CONV_COLUMNS)
         for f in self.families:
             t.update(f.turn_columns)
+            t.update(f.optional_turn_columns)
             c.update(f.conversation_columns)
         return t, c
 

@@ -8,7 +8,11 @@ Source of the labels (``--behaviour-source``):
   turn goes to the category whose anchor centroid (anchor statements written for this
   project, ``fastmetrics/data/study/behaviour_anchors.json``) is the most cosine-similar
   under the sentence encoder. A heuristic, not a validated classifier;
-* ``auto`` (default): ``strategy`` when the column has labels, else ``prototype``.
+* ``classifier``: the shipped BOLT classifier (:mod:`fastmetrics.models.bolt`, trained on
+  BOLT's 13 therapist behaviours, BSD-3-Clause) on each supporter turn's embedding, its label
+  mapped to a category by :data:`fastmetrics.models.bolt.TO_BEHAVIOUR`; validation figures in
+  ``docs/validation.md`` (weak: valid macro-F1 0.22 over the 13 behaviours);
+* ``auto`` (default): ``strategy`` when the column has labels, else ``classifier``.
 
 Writes per turn ``behaviour`` (category name on supporter turns, null elsewhere) and per
 conversation ``bolt_<b>_rate`` (share of labelled supporter turns coded b) and
@@ -54,6 +58,22 @@ def _prototype_codes(corpus, ctx: Context, anchors: str = "behaviour") -> np.nda
     return codes
 
 
+def _classifier_codes(corpus, ctx: Context) -> np.ndarray:
+    """Behaviour code per turn from the shipped BOLT classifier; -1 on non-supporter turns."""
+    from ...embed.api import corpus_embeddings
+    from ...models.bolt import TO_BEHAVIOUR, load_shipped
+
+    clf = ctx.resource("behaviour:bolt_classifier", load_shipped)
+    codes = np.full(corpus.n_turns, -1, dtype=np.int8)
+    sup = np.flatnonzero(corpus.role == 1)
+    if len(sup):
+        emb, _ = corpus_embeddings(corpus, ctx)
+        text = corpus.text.to_pylist()
+        lab = clf.predict(emb[sup], [text[i] or "" for i in sup], "therapist")
+        codes[sup] = [BEHAVIOURS.index(TO_BEHAVIOUR[v]) for v in lab]
+    return codes
+
+
 def _compute(corpus, ctx: Context) -> MetricResult:
     from ...columns import as_float
     from ...errors import InputError
@@ -71,9 +91,14 @@ def _compute(corpus, ctx: Context) -> MetricResult:
     if codes is None:
         if src == "strategy":
             raise InputError("--behaviour-source strategy: the corpus has no 'strategy' turn column")
-        codes = _prototype_codes(corpus, ctx)
-        meta = {"fastmetrics.behaviour.source":
-                "embedding-prototype classifier (fastmetrics builtin behaviour anchors v1; heuristic)"}
+        if src == "prototype":
+            codes = _prototype_codes(corpus, ctx)
+            meta = {"fastmetrics.behaviour.source":
+                    "embedding-prototype classifier (fastmetrics builtin behaviour anchors v1; heuristic)"}
+        else:
+            codes = _classifier_codes(corpus, ctx)
+            meta = {"fastmetrics.behaviour.source":
+                    "BOLT classifier (fastmetrics/data/bolt_classifier, trained on BOLT, BSD-3-Clause)"}
     val = ctx.columns.get("valence")
     if val is not None:
         val = as_float("valence", val, inf_as_missing=False)
@@ -96,8 +121,9 @@ FAMILY = MetricFamily(
                           + tuple(f"bolt_{b}_given_neg_rate" for b in BEHAVIOURS) + ("bolt_n_labelled",)),
     options=(
         Option("behaviour_source", "auto",
-               "behaviour labels from 'strategy' annotations, a 'prototype' classifier, or 'auto'",
-               Choice(("auto", "strategy", "prototype"))),
+               "behaviour labels from 'strategy' annotations, the trained BOLT 'classifier', a "
+               "'prototype' heuristic, or 'auto' (strategy, else classifier)",
+               Choice(("auto", "strategy", "classifier", "prototype"))),
         Option("neg_valence_threshold", NEG_THRESHOLD,
                "a client turn is negative when its valence is <= this (VADER convention)",
                Real()),

@@ -1,5 +1,24 @@
 """The ``empathy`` family: a model empathy score per supporter turn, for corpora without ratings.
 
+With a trained EPITOME model (``fastmetrics train empathy EPITOME_DIR``; found in the user's
+model folder, :func:`fastmetrics.models.empathy.default_empathy_dir`, or given with
+``--empathy-model DIR``; :mod:`fastmetrics.models.empathy`), each supporter turn is scored
+given its context, the client turns since the previous supporter turn of the same
+conversation (joined by newlines; "" when there is none). Columns (supporter turns; NaN
+elsewhere):
+
+* ``empathy_er``, ``empathy_ip``, ``empathy_ex``: expected EPITOME level (0-2),
+  ``sum_k k * p_k``, of emotional reactions, interpretations and explorations;
+* ``empathy_mean`` = mean(empathy_er, empathy_ip, empathy_ex) (0-2), the composite (not named
+  ``empathy``, which is the ESConv seeker survey's conversation column).
+
+Metadata ``fastmetrics.empathy.model`` records which scorer ran: ``epitome`` (with the
+model's description in ``fastmetrics.empathy.source``), ``prototype`` or ``onnx``.
+
+Without a trained model the family falls back to the heuristic below and warns once that it is
+an unvalidated baseline (on EPITOME its Spearman correlation with the human levels is about
+0.03-0.05).
+
 Heuristic, embedding-prototype score (a project definition, not a validated measure): with
 the sentence encoder, each supporter turn's cosine similarity to the centroid of anchor
 statements written for this project (``fastmetrics/data/study/empathy_anchors.json``) for the
@@ -87,30 +106,97 @@ def _onnx(corpus, ctx: Context, emb: np.ndarray, sup: np.ndarray, path: str) -> 
     return out
 
 
+def client_context(conv_index: np.ndarray, role: np.ndarray, text: list) -> list[str]:
+    """Per turn: the client turns since the previous supporter turn of the same conversation,
+    joined by newlines ("" when there is none); defined for every turn."""
+    out, buf, prev_conv = [], [], None
+    for c, r, t in zip(conv_index.tolist(), role.tolist(), text):
+        if c != prev_conv:
+            buf, prev_conv = [], c
+        out.append("\n".join(buf))
+        if r == 0:
+            buf.append(t or "")
+        elif r == 1:
+            buf = []
+    return out
+
+
+def _epitome(corpus, ctx: Context, emb: np.ndarray, sup: np.ndarray, path) -> tuple[dict, str]:
+    from ...embed.api import encode_texts
+    from ...errors import InputError
+    from ...models.empathy import MECHANISMS as MECH, EmpathyModel
+
+    model = ctx.resource(f"empathy:model:{path}", lambda: EmpathyModel.load(path))
+    enc_meta = ctx.options["model_dir"]
+    from ...embed.api import _run_encoder
+
+    enc, _ = _run_encoder(ctx)
+    if enc.model_id != model.encoder_model_id:
+        raise InputError(f"--empathy-model {path}: trained on encoder {model.encoder_model_id!r}, "
+                         f"this run encodes with {enc.model_id!r} (--model-dir {enc_meta or 'builtin'})")
+    text = corpus.text.to_pylist()
+    ctx_all = client_context(np.asarray(corpus.conv_index), np.asarray(corpus.role), text)
+    ctx_texts = [ctx_all[i] for i in sup]
+    resp = [text[i] or "" for i in sup]
+    ce = encode_texts(ctx_texts, ctx) if len(sup) else np.zeros((0, emb.shape[1]), np.float32)
+    lv = model.expected_levels(ce, emb[sup], ctx_texts, resp)
+    out = {}
+    for m in MECH:
+        col = np.full(corpus.n_turns, np.nan)
+        col[sup] = lv[m]
+        out[f"empathy_{m}"] = col
+    out["empathy_mean"] = (out["empathy_er"] + out["empathy_ip"] + out["empathy_ex"]) / 3
+    return out, model.describe()
+
+
+PROTO_WARNING = ("empathy: no trained empathy model found (train one with `fastmetrics train "
+                 "empathy EPITOME_DIR` or pass --empathy-model); writing the heuristic "
+                 "empathy_proto* columns, an unvalidated baseline")
+
+
 def _compute(corpus, ctx: Context) -> MetricResult:
+    import warnings
+
     from ...embed.api import corpus_embeddings
+    from ...models.empathy import find_empathy_model
 
     sup = np.flatnonzero(corpus.role == 1)
     emb, meta = corpus_embeddings(corpus, ctx)
     path = ctx.options["empathy_onnx"]
     if path:
         cols = _onnx(corpus, ctx, emb, sup, path)
-        src = f"user ONNX classifier {path}"
+        src, kind = f"user ONNX classifier {path}", "onnx"
     else:
-        cols = _proto(corpus, ctx, emb, sup)
-        src = ("embedding-prototype heuristic; anchors: "
-               + (ctx.options["empathy_anchors"] or "fastmetrics builtin empathy anchors v1"))
-    return MetricResult(turns=cols, metadata={**meta, "fastmetrics.empathy.source": src})
+        model_path = ctx.resource(f"empathy:find:{ctx.options['empathy_model']}",
+                                  lambda: find_empathy_model(ctx.options["empathy_model"]))
+        if model_path is not None:
+            cols, src = _epitome(corpus, ctx, emb, sup, model_path)
+            kind = "epitome"
+        else:
+            if not ctx.resources.get("empathy:warned"):
+                ctx.resources["empathy:warned"] = True
+                warnings.warn(PROTO_WARNING, stacklevel=2)
+            cols = _proto(corpus, ctx, emb, sup)
+            src = ("embedding-prototype heuristic (unvalidated baseline); anchors: "
+                   + (ctx.options["empathy_anchors"] or "fastmetrics builtin empathy anchors v1"))
+            kind = "prototype"
+    return MetricResult(turns=cols, metadata={**meta, "fastmetrics.empathy.source": src,
+                                              "fastmetrics.empathy.model": kind})
 
 
 FAMILY = MetricFamily(
     name="empathy",
-    description="model empathy score per supporter turn (embedding prototypes or a user's ONNX classifier)",
+    description="empathy per supporter turn (trained EPITOME model; else prototype heuristic or a user's ONNX)",
     compute=_compute,
     needs=frozenset({"embeddings"}),
     turn_columns=("empathy_proto_er", "empathy_proto_ip", "empathy_proto_ex",
                   "empathy_proto_advice", "empathy_proto"),
+    # written instead of the empathy_proto* columns when a trained model is found
+    optional_turn_columns=("empathy_er", "empathy_ip", "empathy_ex", "empathy_mean"),
     options=(
+        Option("empathy_model", "", "folder of a trained empathy model (`fastmetrics train "
+               "empathy`); empty: the user's model folder when it holds one, else the heuristic",
+               ExistingPath("dir", what="a path to an empathy model folder")),
         Option("empathy_anchors", "", "JSON file of empathy anchor statements; empty: the built-in "
                "anchors", ExistingPath("file", what="a path to a JSON anchor file")),
         Option("empathy_onnx", "", "ONNX classifier over turn embeddings to use instead of the "
@@ -119,5 +205,5 @@ FAMILY = MetricFamily(
         CACHE_DIR,
         ENCODER,
     ),
-    reference="Sharma et al., EMNLP 2020 (mechanisms); anchors and score: project heuristic",
+    reference="Sharma et al., EMNLP 2020 (EPITOME mechanisms and data); heuristic: project anchors",
 )
