@@ -247,3 +247,27 @@ def test_score_joins_a_conversation_table(tmp_path, capsys):
     assert "d.csv" in err and "line 3" in err and "duplicate 'pid' value 'x'" in err
     rc = main(["score", demo, "-o", str(tmp_path / "o3"), "-q", "--join-column", "pid"])
     assert rc == 2 and "--conversation-table" in capsys.readouterr().err
+
+
+def test_study_reports_chance_reliability_and_the_empathy_scorer(tmp_path):
+    """The study carries the surrogate summary, the split-half reliabilities and which empathy
+    scorer ran into results.json and the page."""
+    from fastmetrics.api import demo_path, score
+    from fastmetrics.study.chance import chance_summary
+    from fastmetrics.study.run import run_study
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = score(demo_path(), metrics=["lsm", "rlsm", "empathy"], surrogates=20, out_dir=tmp_path / "s")
+    out = run_study(tmp_path / "s", tmp_path / "r", "final_emotion_intensity", n_boot=50, n_repeats=1)
+    assert out["empathy_scorer"] == "prototype"
+    chance = out["synchrony"]["above_chance"]
+    assert set(chance) == set(chance_summary(res.conversations))
+    assert {"lsm_prev_mean", "rlsm"} <= set(chance)
+    half = out["synchrony"]["split_half"]
+    assert {"lsm_prev", "rlsm_turn", "empathy_proto"} <= set(half)
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "Synchrony above chance" in html and "Split-half reliability" in html
+    assert "unvalidated baseline" in html

@@ -416,6 +416,7 @@ function sortTable(id, col) {{
 <p>Outcome <b>{e(results['outcome'])}</b> ({e(results['outcome_type'])}){(' controlling for <b>' + e(', '.join(ctrl)) + '</b>') if ctrl else ''};
 {results['n_conversations']} conversations. Source: <code>{e(results['scored_dir'])}</code>.</p>
 {adj}
+{_empathy_note(results.get("empathy_scorer"), e)}
 <h2>What the data show</h2>
 <ul>{''.join(f'<li>{e(s_)}</li>' for s_ in results['summary'])}</ul>
 {figs.get('forest', '')}
@@ -485,3 +486,13 @@ def _synchrony_html(sync: dict, e) -> str:
                      "<table><tr><th>measure</th><th>conversations</th><th>r (halves)</th>"
                      f"<th>reliability</th></tr>{rows}</table>")
     return "".join(parts)
+
+
+def _empathy_note(scorer, e) -> str:
+    """Which empathy scorer the model-empathy signals come from (none when the family did not run)."""
+    if not scorer:
+        return ""
+    what = {"epitome": "the trained EPITOME model (docs/validation.md)",
+            "prototype": "the heuristic prototype score, an unvalidated baseline (no trained model was found)",
+            "onnx": "a user-supplied ONNX classifier"}.get(scorer, scorer)
+    return f"<p>Model empathy signals: <b>{e(what)}</b>.</p>"

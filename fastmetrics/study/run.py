@@ -517,6 +517,15 @@ RELIABILITY_COLUMNS = ("lsm_prev", "rlsm_turn", "rlsm_window", "emb_sim_prev", "
                        "empathy", "empathy_proto")
 
 
+def empathy_scorer(turns) -> str | None:
+    """Which single-turn empathy scorer produced the scored folder's empathy columns
+    (``epitome``: the trained model; ``prototype``: the unvalidated heuristic; ``onnx``: a
+    user's graph), from the ``fastmetrics.empathy.model`` metadata; None without the family."""
+    meta = turns.schema.metadata or {}
+    v = meta.get(b"fastmetrics.empathy.model")
+    return v.decode() if v else None
+
+
 def synchrony_checks(turns, convs, alpha: float = 0.05) -> dict:
     """Synchrony above chance (from the ``--surrogates`` columns, :mod:`fastmetrics.study.chance`)
     and odd/even split-half reliability (:mod:`fastmetrics.study.reliability`) of the per-turn
@@ -642,6 +651,7 @@ def run_study(scored_dir, report_dir, outcome: str, control=None, snapshot=None,
         "fastmetrics_version": __version__,
     }
     results["synchrony"] = synchrony_checks(turns, convs, alpha=alpha)
+    results["empathy_scorer"] = empathy_scorer(turns)
     from .report import summarise, write_report
 
     results["summary"] = summarise(results)
