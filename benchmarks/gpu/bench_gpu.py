@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fastmetrics.bench.core import interleave, timed  # the timing every benchmark shares
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))  # benchmarks/: generate_corpus
@@ -56,21 +58,6 @@ SIZES = {  # device run / dry run
 
 def size(name, dry):
     return SIZES[name][1 if dry else 0]
-
-
-def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
-
-
-def interleave(fns: dict, repeats: int) -> dict:
-    names = list(fns)
-    times = {n: [] for n in names}
-    for r in range(repeats):
-        for n in names[r % len(names):] + names[:r % len(names)]:
-            times[n].append(timed(fns[n])[0])
-    return times
 
 
 def ratio(peer, ours) -> dict:
