@@ -72,3 +72,41 @@ def test_valid_macro_f1_as_documented():
     # the 0.5 target is not reached (docs/validation.md); guard the shipped figure and the baseline
     assert f1 > majority + 0.1
     assert abs(f1 - clf.manifest["heads"]["therapist"]["valid_macro_f1"]) < 0.02
+
+
+def _two_turn_corpus():
+    import pyarrow as pa
+
+    from fastmetrics.corpus import Corpus
+
+    return Corpus(conversation_id=pa.array(["a"]), conv_offsets=np.array([0, 2]),
+                  role=np.array([0, 1], dtype=np.int8), speaker=pa.array(["usr", "sys"]),
+                  text=pa.array(["I am sad", "How long have you felt this way?"]))
+
+
+def test_classifier_refuses_another_encoders_embeddings():
+    """The classifier's weights read MiniLM embeddings (398 = 384 + lexical features): under the
+    static tier (256-d) auto falls back to the prototype labels with a warning, and an explicit
+    --behaviour-source classifier is a clear error, not a broadcasting traceback."""
+    from fastmetrics.errors import InputError
+    from fastmetrics.registry import Context, get
+
+    opts = {"encoder": "static", "cache_dir": "none"}
+    with pytest.warns(UserWarning, match="not those of --encoder static"):
+        res = get("behaviour").compute(_two_turn_corpus(), Context(options=opts))
+    assert "prototype" in res.metadata["fastmetrics.behaviour.source"]
+    assert res.turns["behaviour"].to_pylist()[1] is not None
+    with pytest.raises(InputError, match="--behaviour-source classifier.*--encoder static"):
+        get("behaviour").compute(_two_turn_corpus(),
+                                 Context(options={**opts, "behaviour_source": "classifier"}))
+
+
+def test_same_encoder_ignores_runtime_not_model():
+    from fastmetrics.models.linear import same_encoder
+
+    cpu = "sentence-transformers/all-MiniLM-L6-v2 (onnx int8, pkg 1.0)|onnx=ab|tok=cd|max_length=256"
+    gpu = "sentence-transformers/all-MiniLM-L6-v2 (torch float16 cuda, w)|onnx=ef|tok=cd|max_length=256"
+    static = "static-minilm (model2vec of sentence-transformers/all-MiniLM-L6-v2, d=256)|tier=static|table=1"
+    assert same_encoder(cpu, gpu) and same_encoder(gpu, cpu)
+    assert not same_encoder(cpu, static) and not same_encoder(static, cpu)
+    assert not same_encoder(cpu, "sentence-transformers/all-mpnet-base-v2 (onnx)|onnx=1")

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-__all__ = ["LEXICAL", "lexical_features", "TOKEN_RE", "Tfidf", "softmax_head"]
+__all__ = ["LEXICAL", "lexical_features", "TOKEN_RE", "Tfidf", "softmax_head", "encoder_base", "same_encoder"]
 
 #: Default token pattern of scikit-learn's vectorisers (words of two or more characters).
 TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")
@@ -126,3 +126,19 @@ def softmax_head(x_dense: np.ndarray, mean: np.ndarray, scale: np.ndarray, w_den
     np.exp(z, out=z)
     z /= z.sum(axis=1, keepdims=True)
     return z
+
+
+def encoder_base(model_id: str) -> str:
+    """The encoder a model id names, without its runtime (``onnx int8``, ``torch float16
+    cuda``) and file hashes: ``"sentence-transformers/all-MiniLM-L6-v2"``, or the static tier's
+    name followed by ``|tier=static``."""
+    head, _, rest = model_id.partition("|")
+    name = head.split(" (", 1)[0].strip()
+    return f"{name}|tier=static" if rest.startswith("tier=static") else name
+
+
+def same_encoder(trained_id: str, run_id: str) -> bool:
+    """Whether a head trained on embeddings of ``trained_id`` may read those of ``run_id``: the
+    same encoder weights (the CPU int8 ONNX and the GPU float16 runtimes of MiniLM agree to
+    about 1e-2 cosine), never another tier or model."""
+    return encoder_base(trained_id) == encoder_base(run_id)

@@ -12,7 +12,8 @@ Source of the labels (``--behaviour-source``):
   BOLT's 13 therapist behaviours, BSD-3-Clause) on each supporter turn's embedding, its label
   mapped to a category by :data:`fastmetrics.models.bolt.TO_BEHAVIOUR`; validation figures in
   ``docs/validation.md`` (weak: valid macro-F1 0.22 over the 13 behaviours);
-* ``auto`` (default): ``strategy`` when the column has labels, else ``classifier``.
+* ``auto`` (default): ``strategy`` when the column has labels, else ``classifier`` (else, with
+  an encoder other than MiniLM, ``prototype`` with a warning).
 
 Writes per turn ``behaviour`` (category name on supporter turns, null elsewhere) and per
 conversation ``bolt_<b>_rate`` (share of labelled supporter turns coded b) and
@@ -30,6 +31,8 @@ from ...registry import Context, MetricFamily, MetricResult
 from . import BEHAVIOURS, NEG_THRESHOLD, behaviour_rates, map_strategies
 
 __all__ = ["FAMILY"]
+
+PROTOTYPE_SOURCE = "embedding-prototype classifier (fastmetrics builtin behaviour anchors v1; heuristic)"
 
 
 def _prototype_codes(corpus, ctx: Context, anchors: str = "behaviour") -> np.ndarray:
@@ -58,12 +61,24 @@ def _prototype_codes(corpus, ctx: Context, anchors: str = "behaviour") -> np.nda
     return codes
 
 
-def _classifier_codes(corpus, ctx: Context) -> np.ndarray:
-    """Behaviour code per turn from the shipped BOLT classifier; -1 on non-supporter turns."""
+def classifier_fits(ctx: Context, trained_id: str) -> bool:
+    """Whether this run's encoder is the one the BOLT classifier was trained on."""
+    from ...embed.api import _run_encoder
+    from ...models.linear import same_encoder
+
+    enc, _ = _run_encoder(ctx)
+    return same_encoder(trained_id, enc.model_id)
+
+
+def _classifier_codes(corpus, ctx: Context) -> np.ndarray | None:
+    """Behaviour code per turn from the shipped BOLT classifier; -1 on non-supporter turns.
+    None when this run's encoder is not the classifier's (its weights read MiniLM embeddings)."""
     from ...embed.api import corpus_embeddings
     from ...models.bolt import TO_BEHAVIOUR, load_shipped
 
     clf = ctx.resource("behaviour:bolt_classifier", load_shipped)
+    if not classifier_fits(ctx, clf.manifest["encoder_model_id"]):
+        return None
     codes = np.full(corpus.n_turns, -1, dtype=np.int8)
     sup = np.flatnonzero(corpus.role == 1)
     if len(sup):
@@ -75,6 +90,8 @@ def _classifier_codes(corpus, ctx: Context) -> np.ndarray:
 
 
 def _compute(corpus, ctx: Context) -> MetricResult:
+    import warnings
+
     from ...columns import as_float
     from ...errors import InputError
 
@@ -93,12 +110,24 @@ def _compute(corpus, ctx: Context) -> MetricResult:
             raise InputError("--behaviour-source strategy: the corpus has no 'strategy' turn column")
         if src == "prototype":
             codes = _prototype_codes(corpus, ctx)
-            meta = {"fastmetrics.behaviour.source":
-                    "embedding-prototype classifier (fastmetrics builtin behaviour anchors v1; heuristic)"}
+            meta = {"fastmetrics.behaviour.source": PROTOTYPE_SOURCE}
         else:
             codes = _classifier_codes(corpus, ctx)
             meta = {"fastmetrics.behaviour.source":
                     "BOLT classifier (fastmetrics/data/bolt_classifier, trained on BOLT, BSD-3-Clause)"}
+            if codes is None:
+                if src == "classifier":
+                    raise InputError("--behaviour-source classifier: the BOLT classifier reads "
+                                     "all-MiniLM-L6-v2 embeddings and this run encodes with "
+                                     f"--encoder {ctx.options['encoder']}; use --encoder minilm, "
+                                     "or --behaviour-source prototype")
+                if not ctx.resources.get("behaviour:warned"):
+                    ctx.resources["behaviour:warned"] = True
+                    warnings.warn(f"behaviour: the BOLT classifier reads all-MiniLM-L6-v2 embeddings, "
+                                  f"not those of --encoder {ctx.options['encoder']}; writing the "
+                                  "prototype heuristic's labels instead", stacklevel=2)
+                codes = _prototype_codes(corpus, ctx)
+                meta = {"fastmetrics.behaviour.source": PROTOTYPE_SOURCE}
     val = ctx.columns.get("valence")
     if val is not None:
         val = as_float("valence", val, inf_as_missing=False)

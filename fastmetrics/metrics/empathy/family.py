@@ -121,7 +121,10 @@ def client_context(conv_index: np.ndarray, role: np.ndarray, text: list) -> list
     return out
 
 
-def _epitome(corpus, ctx: Context, emb: np.ndarray, sup: np.ndarray, path) -> tuple[dict, str]:
+def _epitome(corpus, ctx: Context, emb: np.ndarray, sup: np.ndarray, path,
+             explicit: bool = True) -> tuple[dict | None, str]:
+    """Columns of the trained model; (None, "") when it was found (not named) and reads another
+    encoder's embeddings."""
     from ...embed.api import encode_texts
     from ...errors import InputError
     from ...models.empathy import MECHANISMS as MECH, EmpathyModel
@@ -130,8 +133,12 @@ def _epitome(corpus, ctx: Context, emb: np.ndarray, sup: np.ndarray, path) -> tu
     enc_meta = ctx.options["model_dir"]
     from ...embed.api import _run_encoder
 
+    from ...models.linear import same_encoder
+
     enc, _ = _run_encoder(ctx)
-    if enc.model_id != model.encoder_model_id:
+    if not same_encoder(model.encoder_model_id, enc.model_id):
+        if not explicit:
+            return None, ""
         raise InputError(f"--empathy-model {path}: trained on encoder {model.encoder_model_id!r}, "
                          f"this run encodes with {enc.model_id!r} (--model-dir {enc_meta or 'builtin'})")
     text = corpus.text.to_pylist()
@@ -169,13 +176,18 @@ def _compute(corpus, ctx: Context) -> MetricResult:
     else:
         model_path = ctx.resource(f"empathy:find:{ctx.options['empathy_model']}",
                                   lambda: find_empathy_model(ctx.options["empathy_model"]))
+        cols = None
         if model_path is not None:
-            cols, src = _epitome(corpus, ctx, emb, sup, model_path)
+            cols, src = _epitome(corpus, ctx, emb, sup, model_path,
+                                 explicit=bool(ctx.options["empathy_model"]))
             kind = "epitome"
-        else:
+        if cols is None:
             if not ctx.resources.get("empathy:warned"):
                 ctx.resources["empathy:warned"] = True
-                warnings.warn(PROTO_WARNING, stacklevel=2)
+                warnings.warn(PROTO_WARNING if model_path is None else
+                              f"empathy: the trained model in {model_path} reads another encoder's "
+                              f"embeddings than --encoder {ctx.options['encoder']}; writing the "
+                              "heuristic empathy_proto* columns", stacklevel=2)
             cols = _proto(corpus, ctx, emb, sup)
             src = ("embedding-prototype heuristic (unvalidated baseline); anchors: "
                    + (ctx.options["empathy_anchors"] or "fastmetrics builtin empathy anchors v1"))
