@@ -115,7 +115,9 @@ def test_surrogates_against_the_plain_loop_reference(table):
         r = roles[lo:lo + T]
         for s in range(4):
             src = ref.permutation(r, int(seeds[c]), s)
-            d = lambda i, j, lo=lo, src=src: wmd_reference(docs[lo + src[i]], docs[lo + src[j]], words, mat)
+
+            def d(i, j, lo=lo, src=src):
+                return wmd_reference(docs[lo + src[i]], docs[lo + src[j]], words, mat)
             _, n_tc = nclid_reference(r, d, anchor=0, coord=1, k=2)
             _, n_ct = nclid_reference(r, d, anchor=1, coord=0, k=2)
             np.testing.assert_allclose(sur[c, :, s], [n_tc, n_ct, (n_tc + n_ct) / 2], rtol=1e-9)
@@ -197,8 +199,8 @@ def test_planted_coordination_is_above_chance(table):
 
 def _table(seed=9):
     rng = np.random.default_rng(seed)
-    words = ("i feel so sad and alone you are not alone that sounds really hard what happened the good "
-             "day but a lot of work").split()
+    words = ["i", "feel", "so", "sad", "and", "alone", "you", "are", "not", "that", "sounds", "really",
+             "hard", "what", "happened", "the", "good", "day", "but", "a", "lot", "of", "work"]
     return pa.Table.from_pylist([{"conversation_id": f"k{c}", "turn": t,
                                   "speaker": ["usr", "sys", "other"][t % 2 if t % 7 else 2],
                                   "text": " ".join(rng.choice(words, int(rng.integers(1, 9))))}
@@ -207,7 +209,7 @@ def _table(seed=9):
 
 def test_family_columns_do_not_depend_on_chunks_or_threads_and_follow_the_seed():
     table = _table()
-    kw = dict(metrics=["nclid"], surrogates=9, surrogate_seed=5)
+    kw = {"metrics": ["nclid"], "surrogates": 9, "surrogate_seed": 5}
     a = fm.score(table, n_threads=2, **kw)
     b = fm.score(table, n_threads=1, chunk_turns=13, **kw).conversations
     convs = a.conversations
@@ -239,7 +241,8 @@ def test_approximate_mode_surrogates_carry_the_mode_and_chance_summary_reads_the
     res = fm.score(_table(), metrics=["nclid"], surrogates=5, nclid_mode="wcd").conversations
     assert "nclid_wcd_p" in res.column_names and "nclid_p" not in res.column_names
     fam = registry.get("nclid")
-    assert all(fam.declares(n, "conversation") for n in res.column_names if "surrogate" in n or n.endswith(("_z", "_p")))
+    written = [n for n in res.column_names if "surrogate" in n or n.endswith(("_z", "_p"))]
+    assert len(written) == 12 and all(fam.declares(n, "conversation") for n in written)
     s = chance_summary(res)
     assert set(s) == {f"{m}_wcd" for m in MEASURES}
     assert s["nclid_wcd"]["direction"] == "lower"

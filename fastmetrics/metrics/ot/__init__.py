@@ -39,7 +39,8 @@ from ...tokens import Tokens, tokenize
 from .vectors import WordVectors, load_vectors
 
 __all__ = ["Bags", "WordVectors", "load_vectors", "make_bags", "bag_pairs", "emd", "wmd",
-           "wmd_pairs", "adjacent_pairs", "conversation_pairs", "pair_tasks", "wmd_adjacent", "wmd_matrix", "sinkhorn_pairs", "nclid",
+           "wmd_pairs", "adjacent_pairs", "conversation_pairs", "pair_tasks", "wmd_adjacent", "wmd_matrix",
+           "sinkhorn_pairs", "nclid",
            "NclidDistances", "nclid_distances", "nclid_surrogates", "NCLID_SURROGATE_MEASURES",
            "GROUND_COSTS", "METHODS", "NCLID_MODES"]
 
