@@ -14,8 +14,15 @@ The multiple is median(surrogates N) / median(metric); "per surrogate" divides t
 N. Tokenisation is excluded on both sides (shared with the metric). Timings are medians of
 ``--repeats`` runs.
 
+nCLiD (``nclid`` in the output; the first ``--nclid-conversations`` conversations, 0 skips it):
+the exact WMD of every client/therapist turn pair (``nclid_distances``, default GloVe vectors)
+is timed once, then, as medians, ``metric`` = the nCLiD reduction of both directions from those
+distances and ``surrogates N`` = ``nclid_surrogates`` (N shuffles re-read the same matrix, no new
+WMD) plus the seeds and ``summarise``. Multiples are given against the reduction and against
+the whole family (distances + reduction).
+
 Usage: python benchmarks/bench_surrogates.py [--conversations 20000] [--n 20,100] [--repeats 5]
-       [--threads 1] [--out benchmarks/results/surrogates.json]
+       [--threads 1] [--nclid-conversations 2000] [--out benchmarks/results/surrogates.json]
 """
 from __future__ import annotations
 
@@ -57,6 +64,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", default="20,100")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--nclid-conversations", type=int, default=2000,
+                    help="conversations of the nCLiD part (0: skip it)")
     ap.add_argument("--out", default=str(HERE / "results" / "surrogates.json"))
     args = ap.parse_args(argv)
 
@@ -99,6 +108,9 @@ def main(argv=None) -> int:
         med, runs = timed(lambda: surrogates(n))
         res["surrogates"][str(n)] = {"seconds": med, "runs_s": runs, "multiple": med / base,
                                      "extra_per_surrogate_multiple": (med - base) / base / n}
+    if args.nclid_conversations > 0:
+        res["nclid"] = nclid_part(c.select(np.arange(min(args.nclid_conversations, c.n_conversations))),
+                                  [int(x) for x in args.n.split(",") if x], nt, timed)
     res["loadavg_after"] = loadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1))
@@ -106,7 +118,41 @@ def main(argv=None) -> int:
     for n, r in res["surrogates"].items():
         print(f"N={n}: {r['seconds']:.3f} s = {r['multiple']:.1f}x the metric "
               f"({r['extra_per_surrogate_multiple']:.3f}x per surrogate)")
+    if "nclid" in res:
+        r = res["nclid"]
+        print(f"nclid: distances {r['distances_s']:.3f} s, reduction {r['metric_s']:.4f} s on "
+              f"{r['conversations']} conversations")
+        for n, q in r["surrogates"].items():
+            print(f"  N={n}: {q['seconds']:.4f} s = {q['multiple']:.1f}x the reduction, "
+                  f"{q['multiple_of_family']:.3f}x distances + reduction")
     return 0
+
+
+def nclid_part(c, ns, nt, timed) -> dict:
+    """nCLiD: distances once (timed once), then the reduction and N surrogates from them."""
+    from fastmetrics.ot import NCLID_SURROGATE_MEASURES, nclid, nclid_distances, nclid_surrogates
+    from fastmetrics.surrogates import conversation_seeds, summarise
+
+    t0 = time.perf_counter()
+    dist = nclid_distances(c, n_threads=nt)
+    d_s = time.perf_counter() - t0
+    ids = c.conversation_id.to_pylist()
+    obs = nclid(c, distances=dist, n_threads=nt)
+
+    def surrogates(n):
+        sur = nclid_surrogates(dist, conversation_seeds(ids, 0), n, n_threads=nt)
+        for i, name in enumerate(NCLID_SURROGATE_MEASURES):
+            summarise(name, obs[name], sur[:, i])
+
+    base, base_all = timed(lambda: nclid(c, distances=dist, n_threads=nt))
+    out = {"conversations": int(c.n_conversations), "turns": int(c.n_turns), "distances_s": d_s,
+           "metric_s": base, "metric_runs_s": base_all, "surrogates": {}}
+    for n in ns:
+        med, runs = timed(lambda n=n: surrogates(n))
+        out["surrogates"][str(n)] = {"seconds": med, "runs_s": runs, "multiple": med / base,
+                                     "multiple_of_family": med / (d_s + base),
+                                     "per_surrogate_multiple": med / base / n}
+    return out
 
 
 if __name__ == "__main__":

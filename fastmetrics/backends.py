@@ -71,6 +71,7 @@ OPERATIONS: dict[str, Operation] = _ops(
     ("wmd_pairs", _OT, ("cuda", "c", "numba"), "exact WMD / RWMD / WCD for batches of turn pairs"),
     ("sinkhorn_pairs", _OT, ("cuda", "numba"), "log-domain Sinkhorn for batches of turn pairs"),
     ("nclid_reduce", _OT, ("numba",), "uCLiD / nCLiD reduction of per-conversation distances"),
+    ("nclid_surrogates", _OT, ("numba",), "nCLiD of N shuffled surrogates from the same distances"),
     ("category_counts", _SYNC, ("numba",), "function-word category counts per turn"),
     ("sync_from_counts", _SYNC, ("numba",), "LSM, rLSM, windows and coordination per conversation"),
     ("sync_surrogates", _SYNC, ("numba",), "LSM per turn, rLSM and coordination of N shuffled surrogates"),

@@ -133,7 +133,8 @@ def test_declared_columns_levels_and_lengths(family, corpus, reference_runs):
 VARIANTS = {
     "wmd": [{"ground_cost": "cosine"}, {"normalize_vectors": False}],
     "nclid": [{"nclid_mode": "rwmd"}, {"nclid_mode": "wcd"}, {"nclid_mode": "sinkhorn"},
-              {"nclid_k": 1, "nclid_denominator": "mean"}],
+              {"nclid_k": 1, "nclid_denominator": "mean"}, {"surrogates": 5, "surrogate_seed": 4},
+              {"nclid_mode": "wcd", "surrogates": 3}],
     "lsm": [{"surrogates": 5, "surrogate_seed": 3}],
     "rlsm": [{"window": 2}, {"surrogates": 5}],
     "coordination": [{"coordination_threshold": 1}, {"surrogates": 5, "coordination_threshold": 1}],

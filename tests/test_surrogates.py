@@ -180,7 +180,9 @@ def test_surrogate_benchmark_smoke(tmp_path):
     out = tmp_path / "s.json"
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_surrogates.py"
     r = subprocess.run([sys.executable, str(script), "--conversations", "50", "--n", "3", "--repeats", "1",
-                        "--out", str(out)], capture_output=True, text=True, timeout=600)
+                        "--nclid-conversations", "10", "--out", str(out)], capture_output=True, text=True,
+                       timeout=600)
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
     assert res["surrogates"]["3"]["multiple"] > 0 and res["turns"] > 0
+    assert res["nclid"]["conversations"] == 10 and res["nclid"]["surrogates"]["3"]["multiple"] > 0

@@ -3,11 +3,15 @@
 A conversation's measure ``m`` is above chance at level ``alpha`` when its one-sided permutation
 p-value ``m_p`` (:mod:`fastmetrics.surrogates`) is at most ``alpha``; under the null of no
 synchrony this happens at most at rate ``alpha``, so a share near ``alpha`` says the measure
-does not tell this corpus's conversations from their own shuffles.
+does not tell this corpus's conversations from their own shuffles. ``direction`` says which way
+the measure's z and excess point for more synchrony: "lower" for nCLiD (a distance), where
+``m_p`` is already the lower tail (:func:`fastmetrics.surrogates.summarise`).
 """
 from __future__ import annotations
 
 import numpy as np
+
+from ..surrogates import direction
 
 __all__ = ["chance_summary"]
 
@@ -35,8 +39,9 @@ def chance_summary(conversations_table, alpha: float = 0.05) -> dict:
 
     Returns
     -------
-    dict : measure -> {"n", "share_above_chance", "mean_z", "median_z", "mean_excess", "alpha"};
-    empty when the table has no surrogate columns.
+    dict : measure -> {"n", "share_above_chance", "mean_z", "median_z", "mean_excess", "alpha",
+    "direction"}; empty when the table has no surrogate columns. ``direction`` is "higher" or
+    "lower" (nCLiD): the sign of z and of the excess that means more synchrony.
 
     Examples
     --------
@@ -62,5 +67,5 @@ def chance_summary(conversations_table, alpha: float = 0.05) -> dict:
                   "mean_z": float(zf.mean()) if len(zf) else float("nan"),
                   "median_z": float(np.median(zf)) if len(zf) else float("nan"),
                   "mean_excess": float(ef.mean()) if len(ef) else float("nan"),
-                  "alpha": float(alpha)}
+                  "alpha": float(alpha), "direction": direction(m)}
     return out

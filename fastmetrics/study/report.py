@@ -469,13 +469,16 @@ def _synchrony_html(sync: dict, e) -> str:
     parts = []
     chance = sync.get("above_chance") or {}
     if chance:
-        rows = "".join(f"<tr><td>{e(m)}</td><td>{r['n']}</td><td>{num(r['share_above_chance'])}</td>"
+        rows = "".join(f"<tr><td>{e(m)}{' (lower = more)' if r.get('direction') == 'lower' else ''}</td>"
+                       f"<td>{r['n']}</td><td>{num(r['share_above_chance'])}</td>"
                        f"<td>{num(r['mean_z'])}</td><td>{num(r['mean_excess'])}</td></tr>"
                        for m, r in chance.items())
         alpha = next(iter(chance.values())).get("alpha", 0.05)
         parts.append("<h2>Synchrony above chance</h2><p>Share of conversations whose measure beats "
                      f"its within-conversation surrogates (one-sided permutation p &le; {alpha}); under "
-                     f"no synchrony it is about {alpha}. z: (observed - surrogate mean) / surrogate SD.</p>"
+                     f"no synchrony it is about {alpha}. z: (observed - surrogate mean) / surrogate SD; for a "
+                     "measure marked lower = more (nCLiD, a distance) the p-value is the lower tail "
+                     "and negative z and excess mean more coordination than chance.</p>"
                      "<table><tr><th>measure</th><th>conversations</th><th>share above chance</th>"
                      f"<th>mean z</th><th>mean excess</th></tr>{rows}</table>")
     half = sync.get("split_half") or {}

@@ -9,6 +9,8 @@ Public API (all batched work runs in compiled kernels with the GIL released):
 * :func:`wmd_matrix` -- all-pairs WMD matrix within one conversation.
 * :func:`sinkhorn_pairs` -- log-domain entropic OT for many pairs, with iterations/convergence.
 * :func:`nclid` -- uCLiD / nCLiD linguistic coordination per conversation (METRICS.md §3).
+* :func:`nclid_distances`, :func:`nclid_surrogates` -- the distances nCLiD reduces, and nCLiD
+  of N within-conversation surrogates from them (METRICS.md §4, surrogate baselines).
 
 Defaults follow gensim 4's ``KeyedVectors.wmdistance`` (what the published nCLiD code calls):
 vectors L2-normalised (in the table's dtype), Euclidean ground cost, out-of-vocabulary tokens
@@ -37,7 +39,9 @@ from ...tokens import Tokens, tokenize
 from .vectors import WordVectors, load_vectors
 
 __all__ = ["Bags", "WordVectors", "load_vectors", "make_bags", "bag_pairs", "emd", "wmd",
-           "wmd_pairs", "adjacent_pairs", "conversation_pairs", "pair_tasks", "wmd_adjacent", "wmd_matrix", "sinkhorn_pairs", "nclid",
+           "wmd_pairs", "adjacent_pairs", "conversation_pairs", "pair_tasks", "wmd_adjacent", "wmd_matrix",
+           "sinkhorn_pairs", "nclid",
+           "NclidDistances", "nclid_distances", "nclid_surrogates", "NCLID_SURROGATE_MEASURES",
            "GROUND_COSTS", "METHODS", "NCLID_MODES"]
 
 GROUND_COSTS = {"euclidean": 0, "cosine": 1}
@@ -550,45 +554,43 @@ def sinkhorn_pairs(docs, pair_a, pair_b, vectors=None, *, reg: float = 0.05, max
     return out, out_it, out_conv
 
 
-def nclid(corpus: Corpus, vectors=None, *, k: int = 3, denominator: str = "sum", mode: str = "exact",
-          ground_cost: str = "euclidean", normalize_vectors: bool = True, backend: str = "auto",
-          dtype=np.float64, n_threads: int | None = None, reg: float = 0.05,
-          bags: Bags | None = None) -> dict[str, np.ndarray]:
-    """uCLiD and nCLiD linguistic coordination per conversation, both directions.
+@dataclass
+class NclidDistances:
+    """The within-conversation distance matrices nCLiD reduces (one exact or approximate mode).
 
-    Parameters
+    Attributes
     ----------
-    corpus : Corpus
-        Roles: client (0) and therapist (1); other turns only occupy positions.
-    vectors : WordVectors, str, path or None
-    k : int
-        Each anchor utterance is compared with the next ``k`` coordinator utterances after it.
-    denominator : {"sum", "mean"}
-        nCLiD = uCLiD / (alpha_A + alpha_B + alpha_AB), or / their mean.
-    mode : {"exact", "rwmd", "wcd", "sinkhorn"}
-        ``exact`` uses exact WMD; the others replace it by a lower bound or by entropic OT
-        (``reg``) and are reported under their own names (``nclid_rwmd`` ...), never ``nclid``.
+    conv_offsets : numpy.ndarray of int64, shape (n_conversations + 1,)
+    role : numpy.ndarray of int8, shape (n_turns,)
+    mat_offsets : numpy.ndarray of int64, shape (n_conversations + 1,)
+    mat : numpy.ndarray of float64, shape (sum of T_c * T_c,)
+        Conversation c's T*T matrix, row-major by turn position, at ``mat_offsets[c]``; only
+        entries i < j between client and therapist turns are filled (the rest are +inf).
+    mode : str
+    """
 
-    Returns
-    -------
-    dict of str -> numpy.ndarray of float64, shape (n_conversations,)
-        Keys ``uclid_therapist_to_client``, ``nclid_therapist_to_client`` (anchor client, coordinator
-        therapist: how closely the therapist follows the client), ``uclid_client_to_therapist``,
-        ``nclid_client_to_therapist`` and ``nclid`` (mean of the two directions); in approximate
-        modes every key carries the suffix ``_<mode>``. Conversations without both roles: NaN.
-        No valid anchor: uCLiD = +inf; normaliser infinite or zero: nCLiD = +inf (as the public
-        code). Lower = more coordination.
+    conv_offsets: np.ndarray
+    role: np.ndarray
+    mat_offsets: np.ndarray
+    mat: np.ndarray
+    mode: str
 
-    Notes
-    -----
-    Nasir et al., Interspeech 2019; definition as METRICS.md §3 (public code of Kwon et al.,
-    EMNLP 2025).
+    @property
+    def n_conversations(self) -> int:
+        return len(self.conv_offsets) - 1
+
+
+def nclid_distances(corpus: Corpus, vectors=None, *, mode: str = "exact", ground_cost: str = "euclidean",
+                    normalize_vectors: bool = True, backend: str = "auto", dtype=np.float64,
+                    n_threads: int | None = None, reg: float = 0.05,
+                    bags: Bags | None = None) -> NclidDistances:
+    """All within-conversation distances between client and therapist turns, as nCLiD uses them.
+
+    Parameters are those of :func:`nclid`. The result feeds :func:`nclid` (``distances=``) and
+    :func:`nclid_surrogates`, so that the distances are computed once for both.
     """
     if not isinstance(corpus, Corpus):
         raise InputError(f"nclid needs a Corpus, got {type(corpus).__name__}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be a positive int, got {k!r}")
-    _check_choice("denominator", denominator, ("sum", "mean"))
     _check_choice("mode", mode, NCLID_MODES)
     if bags is None:
         bags = make_bags(corpus.tokens(), vectors, normalize_vectors=normalize_vectors, dtype=dtype,
@@ -612,6 +614,64 @@ def nclid(corpus: Corpus, vectors=None, *, k: int = 3, denominator: str = "sum",
     pos_a = a - off[conv_of]
     pos_b = b - off[conv_of]
     mat[mat_off[conv_of] + pos_a * T[conv_of] + pos_b] = d
+    return NclidDistances(conv_offsets=off, role=role, mat_offsets=mat_off, mat=mat, mode=mode)
+
+
+def _check_nclid_args(k, denominator):
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"k must be a positive int, got {k!r}")
+    _check_choice("denominator", denominator, ("sum", "mean"))
+
+
+def nclid(corpus: Corpus, vectors=None, *, k: int = 3, denominator: str = "sum", mode: str = "exact",
+          ground_cost: str = "euclidean", normalize_vectors: bool = True, backend: str = "auto",
+          dtype=np.float64, n_threads: int | None = None, reg: float = 0.05,
+          bags: Bags | None = None, distances: NclidDistances | None = None) -> dict[str, np.ndarray]:
+    """uCLiD and nCLiD linguistic coordination per conversation, both directions.
+
+    Parameters
+    ----------
+    corpus : Corpus
+        Roles: client (0) and therapist (1); other turns only occupy positions.
+    vectors : WordVectors, str, path or None
+    k : int
+        Each anchor utterance is compared with the next ``k`` coordinator utterances after it.
+    denominator : {"sum", "mean"}
+        nCLiD = uCLiD / (alpha_A + alpha_B + alpha_AB), or / their mean.
+    mode : {"exact", "rwmd", "wcd", "sinkhorn"}
+        ``exact`` uses exact WMD; the others replace it by a lower bound or by entropic OT
+        (``reg``) and are reported under their own names (``nclid_rwmd`` ...), never ``nclid``.
+    distances : NclidDistances, optional
+        Precomputed by :func:`nclid_distances` for this corpus (then ``mode`` is theirs and
+        ``vectors``, ``bags``, ``ground_cost``, ... are not used).
+
+    Returns
+    -------
+    dict of str -> numpy.ndarray of float64, shape (n_conversations,)
+        Keys ``uclid_therapist_to_client``, ``nclid_therapist_to_client`` (anchor client, coordinator
+        therapist: how closely the therapist follows the client), ``uclid_client_to_therapist``,
+        ``nclid_client_to_therapist`` and ``nclid`` (mean of the two directions); in approximate
+        modes every key carries the suffix ``_<mode>``. Conversations without both roles: NaN.
+        No valid anchor: uCLiD = +inf; normaliser infinite or zero: nCLiD = +inf (as the public
+        code). Lower = more coordination.
+
+    Notes
+    -----
+    Nasir et al., Interspeech 2019; definition as METRICS.md §3 (public code of Kwon et al.,
+    EMNLP 2025).
+    """
+    if not isinstance(corpus, Corpus):
+        raise InputError(f"nclid needs a Corpus, got {type(corpus).__name__}")
+    _check_nclid_args(k, denominator)
+    _check_choice("mode", mode, NCLID_MODES)
+    if distances is None:
+        distances = nclid_distances(corpus, vectors, mode=mode, ground_cost=ground_cost,
+                                    normalize_vectors=normalize_vectors, backend=backend, dtype=dtype,
+                                    n_threads=n_threads, reg=reg, bags=bags)
+    elif distances.n_conversations != corpus.n_conversations:
+        raise InputError(f"distances are of {distances.n_conversations} conversations, the corpus has "
+                         f"{corpus.n_conversations}")
+    dist = distances
     reduce_ = backends.resolve("auto", "nclid_reduce")
     n = corpus.n_conversations
     nt = resolve_threads(n_threads)
@@ -620,11 +680,64 @@ def nclid(corpus: Corpus, vectors=None, *, k: int = 3, denominator: str = "sum",
                                 (THERAPIST, CLIENT, "client_to_therapist")):
         u = np.empty(n)
         nc = np.empty(n)
-        reduce_(off, role, mat_off, mat, int(k), anchor, coord, denominator == "mean", u, nc, nt)
+        reduce_(dist.conv_offsets, dist.role, dist.mat_offsets, dist.mat, int(k), anchor, coord,
+                denominator == "mean", u, nc, nt)
         res[f"uclid_{name}"] = u
         res[f"nclid_{name}"] = nc
     with np.errstate(invalid="ignore"):
         res["nclid"] = (res["nclid_therapist_to_client"] + res["nclid_client_to_therapist"]) / 2
-    if mode != "exact":
-        res = {f"{key}_{mode}": v for key, v in res.items()}
+    if dist.mode != "exact":
+        res = {f"{key}_{dist.mode}": v for key, v in res.items()}
     return res
+
+
+#: The nCLiD measures with surrogates, in the order of :func:`nclid_surrogates`' second axis.
+NCLID_SURROGATE_MEASURES = ("nclid_therapist_to_client", "nclid_client_to_therapist", "nclid")
+
+
+def nclid_surrogates(distances: NclidDistances, conv_seeds, n_surrogates: int, *, k: int = 3,
+                     denominator: str = "sum", n_threads: int | None = None,
+                     backend: str = "auto") -> np.ndarray:
+    """nCLiD of N within-conversation surrogates per conversation, from the same distances.
+
+    Surrogate s of a conversation shuffles its therapist turns among the therapist positions
+    (:mod:`fastmetrics.surrogates`; the permutation of every other synchrony family), which is a
+    permutation of the rows and columns of the conversation's distance matrix: no new distance
+    is computed.
+
+    Parameters
+    ----------
+    distances : NclidDistances
+        From :func:`nclid_distances`.
+    conv_seeds : numpy.ndarray of uint64, shape (n_conversations,)
+        :func:`fastmetrics.surrogates.conversation_seeds`.
+    n_surrogates : int
+    k, denominator
+        As in :func:`nclid`.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_conversations, 3, n_surrogates)
+        Along axis 1 the measures :data:`NCLID_SURROGATE_MEASURES` (each with ``_<mode>`` in an
+        approximate mode). NaN / +inf as :func:`nclid`. Lower = more coordination.
+
+    Examples
+    --------
+    >>> d = nclid_distances(corpus)  # doctest: +SKIP
+    >>> nclid_surrogates(d, conversation_seeds(ids, 0), 100).shape  # doctest: +SKIP
+    (n_conversations, 3, 100)
+    """
+    _check_nclid_args(k, denominator)
+    n_surrogates = int(n_surrogates)
+    if n_surrogates < 0:
+        raise InputError(f"n_surrogates must be >= 0, got {n_surrogates}")
+    seeds = np.ascontiguousarray(conv_seeds, dtype=np.uint64)
+    if seeds.shape != (distances.n_conversations,):
+        raise InputError(f"conv_seeds must have shape ({distances.n_conversations},), got {seeds.shape}")
+    out = np.empty((distances.n_conversations, len(NCLID_SURROGATE_MEASURES), n_surrogates))
+    if out.size:
+        status = backends.resolve(backend, "nclid_surrogates")(
+            distances.conv_offsets, distances.role, distances.mat_offsets, distances.mat, int(k),
+            denominator == "mean", seeds, n_surrogates, out, resolve_threads(n_threads))
+        check_status(status, "nclid_surrogates")
+    return out

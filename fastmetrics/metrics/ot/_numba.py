@@ -1,4 +1,5 @@
-"""Optimal-transport kernels (Numba twins of kernels/emd.c, plus Sinkhorn and nCLiD reduction).
+"""Optimal-transport kernels (Numba twins of kernels/emd.c, plus Sinkhorn, the nCLiD
+reduction and its surrogates).
 
 Algorithms
     * Exact EMD: the primal transportation simplex on the dense bipartite problem (network
@@ -16,11 +17,15 @@ Algorithms
       (checked every iteration after the g update, where the column marginal is exact).
       The value reported is the transport cost <P, C> of the entropic plan, as POT's
       ``sinkhorn2`` returns.
+    * nCLiD: per conversation, reductions over its T*T distance matrix; surrogates (the
+      therapist's turns shuffled among the therapist's positions, the shared SplitMix64
+      Fisher-Yates of :mod:`fastmetrics._surrogates_numba`) re-read the same matrix through
+      the permutation, so N surrogates cost N reductions and no new distance.
 Parallel strategy: ``prange`` over tasks (dealt by the caller so that Numba's static split
 gives each thread a similar amount of work); per-thread scratch
 (stamps, memo) allocated once before the loop and indexed by ``numba.get_thread_id()``, solver
 scratch once per task. Every pair's value depends only on its inputs, so results do not depend
-on the thread count.
+on the thread count. nCLiD kernels: ``prange`` over conversations, each writing its own slots.
 Memory: per task, a u*u memo (u = distinct words of the task, skipped when u > FM_MEMO_MAX_U) and
 O(n1 * n2 + (n1 + n2)^2) solver scratch per pair.
 Numerics: the simplex works in float64; costs are computed in the table dtype. No fastmath.
@@ -37,6 +42,7 @@ from ..._constants import FM_EMD_PRICE_TOL as PRICE_TOL
 from ..._constants import FM_MAX_ITER as MAX_ITER
 from ..._constants import FM_MEMO_MAX_U as MEMO_MAX_U
 from ..._constants import FM_OK as OK
+from ..._surrogates_numba import fill_source
 
 
 # ------------------------------------------------------------------------------------------
@@ -720,81 +726,127 @@ def _mean_finite(s, n):
     return s / n if n > 0 else np.inf
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pair_distance(mat, base, T, perm, identity, i, j):
+    """Distance between the contents at positions i < j of a conversation: its own turns
+    (``identity``), or turns ``perm[i]`` and ``perm[j]`` (stored once, at the smaller index first)."""
+    if identity:
+        return mat[base + i * T + j]
+    a = perm[i]
+    b = perm[j]
+    if a < b:
+        return mat[base + a * T + b]
+    return mat[base + b * T + a]
+
+
+@numba.njit(cache=True, nogil=True)
+def _nclid_one(role, t0, T, mat, base, perm, identity, k, anchor, coord, use_mean):
+    """(uCLiD, nCLiD) of one direction (anchor -> coordinator) of one conversation whose
+    position p holds turn ``perm[p]`` (roles by position; a permutation must keep them)."""
+    n_a = 0
+    n_b = 0
+    for i in range(T):
+        if role[t0 + i] == anchor:
+            n_a += 1
+        elif role[t0 + i] == coord:
+            n_b += 1
+    if n_a == 0 or n_b == 0:
+        return np.nan, np.nan
+    # uCLiD: per anchor, min over the next k coordinator turns after it
+    d_sum = 0.0
+    nd = 0
+    for i in range(T):
+        if role[t0 + i] != anchor:
+            continue
+        di = np.inf
+        seen = 0
+        j = i + 1
+        while j < T and seen < k:
+            if role[t0 + j] == coord:
+                seen += 1
+                v = _pair_distance(mat, base, T, perm, identity, i, j)
+                if v < di:
+                    di = v
+            j += 1
+        if seen == 0 or di == np.inf:
+            continue
+        d_sum += di
+        nd += 1
+    uclid = _mean_finite(d_sum, nd)
+    # normalisers
+    sa = 0.0
+    na = 0
+    sb = 0.0
+    nb = 0
+    sab = 0.0
+    nab = 0
+    for i in range(T):
+        ri = role[t0 + i]
+        for j in range(i + 1, T):
+            rj = role[t0 + j]
+            v = _pair_distance(mat, base, T, perm, identity, i, j)
+            if v == np.inf:
+                continue
+            if ri == anchor and rj == anchor:
+                sa += v
+                na += 1
+            elif ri == coord and rj == coord:
+                sb += v
+                nb += 1
+            elif ri == anchor and rj == coord:
+                sab += v
+                nab += 1
+    alpha = _mean_finite(sa, na) + _mean_finite(sb, nb) + _mean_finite(sab, nab)
+    if use_mean:
+        alpha = alpha / 3.0
+    if alpha != np.inf and alpha != 0.0:
+        return uclid, uclid / alpha
+    return uclid, np.inf
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def nclid_reduce_kernel(conv_offsets, role, mat_offsets, mat, k, anchor, coord, use_mean, out_u, out_n):
     """uCLiD and nCLiD of one direction (anchor -> coordinator) per conversation.
 
     ``mat[mat_offsets[c]:...]`` is conversation c's T*T distance matrix (row-major, turn
-    positions). Conversations where either role is absent get NaN.
+    positions; only i < j is read). Conversations where either role is absent get NaN.
     """
     n_conv = conv_offsets.shape[0] - 1
+    noperm = np.zeros(0, dtype=np.int64)
     for c in numba.prange(n_conv):
         t0 = conv_offsets[c]
         T = conv_offsets[c + 1] - t0
+        u, n = _nclid_one(role, t0, T, mat, mat_offsets[c], noperm, True, k, anchor, coord, use_mean)
+        out_u[c] = u
+        out_n[c] = n
+    return 0
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def nclid_surrogates_kernel(conv_offsets, role, mat_offsets, mat, k, use_mean, conv_seeds,
+                            n_surrogates, out):
+    """out[c, :, s] = (nCLiD therapist->client, nCLiD client->therapist, their mean) of
+    surrogate s of conversation c: its therapist turns shuffled among the therapist positions
+    (:func:`fastmetrics._surrogates_numba.fill_source`), read from the same distance matrix
+    with permuted indices (no new distance is computed)."""
+    n_conv = conv_offsets.shape[0] - 1
+    for c in numba.prange(n_conv):
+        t0 = conv_offsets[c]
+        t1 = conv_offsets[c + 1]
+        T = t1 - t0
         base = mat_offsets[c]
-        n_a = 0
-        n_b = 0
-        for i in range(T):
-            if role[t0 + i] == anchor:
-                n_a += 1
-            elif role[t0 + i] == coord:
-                n_b += 1
-        if n_a == 0 or n_b == 0:
-            out_u[c] = np.nan
-            out_n[c] = np.nan
-            continue
-        # uCLiD: per anchor, min over the next k coordinator turns after it
-        d_sum = 0.0
-        nd = 0
-        for i in range(T):
-            if role[t0 + i] != anchor:
-                continue
-            di = np.inf
-            seen = 0
-            j = i + 1
-            while j < T and seen < k:
-                if role[t0 + j] == coord:
-                    seen += 1
-                    v = mat[base + i * T + j]
-                    if v < di:
-                        di = v
-                j += 1
-            if seen == 0 or di == np.inf:
-                continue
-            d_sum += di
-            nd += 1
-        uclid = _mean_finite(d_sum, nd)
-        # normalisers
-        sa = 0.0
-        na = 0
-        sb = 0.0
-        nb = 0
-        sab = 0.0
-        nab = 0
-        for i in range(T):
-            ri = role[t0 + i]
-            for j in range(i + 1, T):
-                rj = role[t0 + j]
-                v = mat[base + i * T + j]
-                if v == np.inf:
-                    continue
-                if ri == anchor and rj == anchor:
-                    sa += v
-                    na += 1
-                elif ri == coord and rj == coord:
-                    sb += v
-                    nb += 1
-                elif ri == anchor and rj == coord:
-                    sab += v
-                    nab += 1
-        alpha = _mean_finite(sa, na) + _mean_finite(sb, nb) + _mean_finite(sab, nab)
-        if use_mean:
-            alpha = alpha / 3.0
-        out_u[c] = uclid
-        if alpha != np.inf and alpha != 0.0:
-            out_n[c] = uclid / alpha
-        else:
-            out_n[c] = np.inf
+        src = np.empty(T, dtype=np.int64)
+        slots = np.empty(T, dtype=np.int64)
+        perm = np.empty(T, dtype=np.int64)
+        for s in range(n_surrogates):
+            fill_source(t0, t1, role, conv_seeds[c], s, slots, src)
+            for p in range(T):
+                perm[p] = src[p] - t0
+            _, n_tc = _nclid_one(role, t0, T, mat, base, perm, False, k, 0, 1, use_mean)
+            _, n_ct = _nclid_one(role, t0, T, mat, base, perm, False, k, 1, 0, use_mean)
+            out[c, 0, s] = n_tc
+            out[c, 1, s] = n_ct
+            out[c, 2, s] = (n_tc + n_ct) / 2
     return 0
 
 
@@ -855,3 +907,14 @@ def nclid_reduce(conv_offsets, role, mat_offsets, mat, k, anchor, coord, use_mea
     with threads(n_threads):
         return int(nclid_reduce_kernel(conv_offsets, role, mat_offsets, mat, k, anchor, coord,
                                        use_mean, out_u, out_n))
+
+
+def nclid_surrogates(conv_offsets, role, mat_offsets, mat, k, use_mean, conv_seeds, n_surrogates, out,
+                     n_threads):
+    """nCLiD (both directions and their mean) of N shuffled surrogates per conversation into
+    ``out`` (n_conversations, 3, N); see ``nclid_surrogates_kernel``."""
+    from ..._threads import threads
+
+    with threads(n_threads):
+        return int(nclid_surrogates_kernel(conv_offsets, role, mat_offsets, mat, k, use_mean,
+                                           conv_seeds, int(n_surrogates), out))

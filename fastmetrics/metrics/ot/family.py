@@ -6,6 +6,9 @@ has no in-vocabulary token). ``nclid`` writes, per conversation, ``uclid_therapi
 ``nclid_therapist_to_client`` (anchor client, coordinator therapist: how closely the therapist
 follows the client), ``uclid_client_to_therapist``, ``nclid_client_to_therapist`` and ``nclid`` (mean
 of the two directions); approximate modes write the same names with a ``_<mode>`` suffix.
+With ``--surrogates N`` the three nCLiD measures also get ``<m>_surrogate_mean``, ``_sd``, ``_z``
+and ``_p`` (:mod:`fastmetrics.surrogates`; lower = more coordination, so ``_p`` is the lower
+tail), from the same distance matrix.
 Definitions: METRICS.md §2-3; computation API in :mod:`fastmetrics.metrics.ot`.
 """
 from __future__ import annotations
@@ -13,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ...options import Boolean, Choice, ExistingPath, Integer, Option, Text
+from ...options import SURROGATE_SEED, SURROGATES, Boolean, Choice, ExistingPath, Integer, Option, Text
 from ...registry import Context, MetricFamily, MetricResult
+from ...surrogates import column_pattern
 
 __all__ = ["FAMILY_WMD", "FAMILY_NCLID", "VECTOR_OPTIONS"]
 
@@ -69,24 +73,56 @@ def _compute_wmd(corpus, ctx: Context) -> MetricResult:
 
 
 def _compute_nclid(corpus, ctx: Context) -> MetricResult:
-    from . import nclid
+    from . import nclid, nclid_distances
 
     bags = _bags(corpus, ctx)
     mode = ctx.options["nclid_mode"]
     op = "sinkhorn_pairs" if mode == "sinkhorn" else "wmd_pairs"
     backend = ctx.backend_for(op)
     ctx.backend_for("nclid_reduce")
-    res = nclid(corpus, k=ctx.options["nclid_k"], denominator=ctx.options["nclid_denominator"],
-                mode=mode, ground_cost=ctx.options["ground_cost"], backend=backend,
-                n_threads=ctx.n_threads, bags=bags)
+    k, denominator = ctx.options["nclid_k"], ctx.options["nclid_denominator"]
+    dist = nclid_distances(corpus, mode=mode, ground_cost=ctx.options["ground_cost"], backend=backend,
+                           n_threads=ctx.n_threads, bags=bags)
+    res = nclid(corpus, k=k, denominator=denominator, n_threads=ctx.n_threads, distances=dist)
     meta = _metadata(ctx, bags)
-    meta.update({"nclid.k": str(ctx.options["nclid_k"]),
-                 "nclid.denominator": ctx.options["nclid_denominator"],
+    meta.update({"nclid.k": str(k),
+                 "nclid.denominator": denominator,
                  "nclid.mode": mode,
                  "nclid.undefined": "NaN when the conversation lacks a client or a therapist turn; "
                                     "+inf when no anchor has a finite local distance or the "
                                     "normaliser is infinite or zero"})
+    n_sur = ctx.options[SURROGATES.name]
+    if n_sur:
+        res.update(_nclid_surrogates(corpus, ctx, dist, res, n_sur, k, denominator))
+        from ...surrogates import SCHEME
+
+        meta["nclid_surrogates"] = (f"N={n_sur}, seed={ctx.options[SURROGATE_SEED.name]}, {SCHEME}; "
+                                    "from the same distance matrix; lower = more coordination, so "
+                                    "<m>_p = (1 + #{surrogate <= observed}) / (1 + n finite) and "
+                                    "<m>_z < 0 is more coordination than the surrogates")
     return MetricResult(conversations=res, metadata=meta)
+
+
+def _nclid_surrogates(corpus, ctx: Context, dist, res, n_sur, k, denominator) -> dict[str, np.ndarray]:
+    """Surrogate columns of the three nCLiD measures (one kernel call, no new distance)."""
+    from ...surrogates import conversation_seeds, summarise
+    from . import NCLID_SURROGATE_MEASURES, nclid_surrogates
+
+    suffix = "" if dist.mode == "exact" else f"_{dist.mode}"
+    seeds = conversation_seeds(corpus.conversation_id.to_pylist(), ctx.options[SURROGATE_SEED.name])
+    sur = nclid_surrogates(dist, seeds, n_sur, k=k, denominator=denominator, n_threads=ctx.n_threads,
+                           backend=ctx.backend_for("nclid_surrogates"))
+    out: dict[str, np.ndarray] = {}
+    for i, m in enumerate(NCLID_SURROGATE_MEASURES):
+        name = m + suffix
+        out.update(summarise(name, res[name], sur[:, i, :], lower_is_more=True))
+    return out
+
+
+#: Measures with surrogate columns, in every mode (approximate modes carry ``_<mode>``).
+_NCLID_SURROGATE_NAMES = tuple(m + suf for m in ("nclid_therapist_to_client", "nclid_client_to_therapist",
+                                                 "nclid")
+                               for suf in ("", "_rwmd", "_wcd", "_sinkhorn"))
 
 
 FAMILY_WMD = MetricFamily(
@@ -115,7 +151,9 @@ FAMILY_NCLID = MetricFamily(
         Option("nclid_mode", "exact", "nCLiD distance: exact WMD, or an approximation written "
                "under suffixed column names (nclid_rwmd, ...)",
                Choice(("exact", "rwmd", "wcd", "sinkhorn"))),
+        SURROGATES, SURROGATE_SEED,
     ),
-    operations=("build_bags", "wmd_pairs", "sinkhorn_pairs", "nclid_reduce"),
+    column_patterns=(column_pattern(_NCLID_SURROGATE_NAMES),),
+    operations=("build_bags", "wmd_pairs", "sinkhorn_pairs", "nclid_reduce", "nclid_surrogates"),
     reference="Nasir et al., Interspeech 2019 (arXiv:1904.06002); METRICS.md §3",
 )
