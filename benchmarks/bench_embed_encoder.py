@@ -31,9 +31,9 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
-import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -41,10 +41,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, RESULTS, ROOT, cpu_model, loadavg  # noqa: E402
-
-
-
-
 
 
 def versions() -> dict:

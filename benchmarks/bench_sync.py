@@ -66,7 +66,7 @@ def bench_emotion(repeats: int, threads: list[int], limit: int | None = None) ->
     import pyarrow as pa
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    from fastmetrics.emotion import valence, vader_tables
+    from fastmetrics.emotion import vader_tables, valence
 
     texts = [u["text"] for d in esconv_dialogs(limit) for u in d]
     arr = pa.array(texts)
@@ -357,11 +357,11 @@ def main(argv=None) -> int:
     if not DATA.exists():
         print(f"ESConv data not found at {DATA}; the benchmark needs it", file=sys.stderr)
         return 2
+    from importlib.metadata import version
+
     import numba
     import numpy as np
     import pyarrow as pa
-
-    from importlib.metadata import version
 
     info = {"cpu": cpu_model(), "python": sys.version.split()[0], "numba": numba.__version__,
             "numpy": np.__version__, "pyarrow": pa.__version__,

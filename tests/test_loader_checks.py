@@ -1,5 +1,4 @@
 """Loader checks from the trust issue: types kept, nothing coerced, options that do nothing reported."""
-import csv
 import json
 import warnings
 

@@ -87,8 +87,9 @@ def stats(carry: Path) -> dict:
 
 
 def corpus(carry: Path, n_turns: int, seed: int = 0):
-    import fastmetrics
     from generate_corpus import generate
+
+    import fastmetrics
 
     table = generate(n_turns, seed=seed, stats=stats(carry))
     return table, fastmetrics.load(table)

@@ -150,7 +150,7 @@ class EmpathyModel:
                 + (f" at {self.path}" if self.path else ""))
 
     @classmethod
-    def load(cls, path) -> "EmpathyModel":
+    def load(cls, path) -> EmpathyModel:
         path = Path(path)
         try:
             manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
@@ -237,7 +237,7 @@ def _fit_head(xd, xs, y, C, class_weight, tfidf_weight):
     for j, k in enumerate(clf.classes_):
         coef[k] = clf.coef_[j] if len(clf.classes_) > 2 else (clf.coef_[0] if j else -clf.coef_[0]) / 2
         b[k] = clf.intercept_[j] if len(clf.classes_) > 2 else (clf.intercept_[0] if j else -clf.intercept_[0]) / 2
-    for k in set(range(3)) - set(int(c) for c in clf.classes_):
+    for k in set(range(3)) - {int(c) for c in clf.classes_}:
         b[k] = -30.0
     d = xd.shape[1]
     ws = coef[:, d:] * tfidf_weight if use_sparse else np.zeros((3, 0))

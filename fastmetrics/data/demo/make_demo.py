@@ -81,7 +81,7 @@ def main():
         good_count = 0
         lines = TOPICS[topic][:]
         rng.shuffle(lines)
-        for k, line in enumerate(lines):
+        for line in lines:
             dialog.append({"speaker": "usr", "text": line})
             if rng.random() < quality:
                 reply = rng.choice(GOOD).format(feeling=FEELINGS[topic])

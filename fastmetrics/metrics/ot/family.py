@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ...options import Boolean, Choice, ExistingPath, Integer, Option, Text
+from ...options import Boolean, Choice, ExistingPath, Integer, Option
 from ...registry import Context, MetricFamily, MetricResult
 
 __all__ = ["FAMILY_WMD", "FAMILY_NCLID", "VECTOR_OPTIONS"]

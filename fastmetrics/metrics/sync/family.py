@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...options import SURROGATE_SEED, SURROGATES, WINDOW, ExistingPath, Integer, Option, Text
-from ...surrogates import column_pattern
+from ...options import SURROGATE_SEED, SURROGATES, WINDOW, ExistingPath, Integer, Option
 from ...registry import Context, MetricFamily, MetricResult
+from ...surrogates import column_pattern
 
 __all__ = ["LSM", "RLSM", "COORDINATION", "DICTIONARY", "THRESHOLD"]
 
