@@ -279,7 +279,8 @@ if breakdown:
     st = {}
     t = time.perf_counter(); c = fm.load(path); st["load"] = time.perf_counter() - t
     t = time.perf_counter(); c.tokens(); st["tokenise"] = time.perf_counter() - t
-    t = time.perf_counter(); s = synchrony(c, lexicon=builtin_lexicon(), n_threads=threads); st["sync (counts + lsm/rlsm/window/coordination)"] = time.perf_counter() - t
+    t = time.perf_counter(); s = synchrony(c, lexicon=builtin_lexicon(), n_threads=threads)
+    st["sync (counts + lsm/rlsm/window/coordination)"] = time.perf_counter() - t
     t = time.perf_counter(); v = valence(c.text, n_threads=threads); st["emotion (VADER)"] = time.perf_counter() - t
     t = time.perf_counter()
     for x in (s.lsm_prev, s.rlsm_turn, s.rlsm_window, v):

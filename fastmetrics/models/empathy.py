@@ -9,8 +9,9 @@ turn), on the shipped sentence encoder (all-MiniLM-L6-v2) plus a linear head:
 * features (feature version 1): the reply's embedding ``r``, the context's ``c``, their product
   ``c * r``, ``|c - r|``, cosine ``c . r``, lexical cues of the reply and of the context
   (:data:`fastmetrics.models.linear.LEXICAL`: questions, second-person words, reflections
-  such as "sounds like" / "you feel", length, ...), standardised; the lexical columns weighted by ``LEXICAL_WEIGHT`` (10); plus word 1-2-gram TF-IDF of
-  the reply (sublinear tf, L2 rows) times ``tfidf_weight``;
+  such as "sounds like" / "you feel", length, ...), standardised; the lexical columns weighted
+  by ``LEXICAL_WEIGHT`` (10); plus word 1-2-gram TF-IDF of the reply (sublinear tf, L2 rows)
+  times ``tfidf_weight``;
 * head: one multinomial logistic regression per mechanism (scikit-learn, L2), its ``C``,
   ``class_weight`` and ``tfidf_weight`` chosen by grouped 5-fold cross-validation by seeker
   post (``sp_id``) on the user's EPITOME files, then refitted on all of them;

@@ -85,7 +85,8 @@ def main():
             dialog.append({"speaker": "usr", "text": line})
             if rng.random() < quality:
                 reply = rng.choice(GOOD).format(feeling=FEELINGS[topic])
-                strat = "Reflection of feelings" if "sounds" in reply or "hear" in reply else "Affirmation and Reassurance"
+                strat = ("Reflection of feelings" if "sounds" in reply or "hear" in reply
+                         else "Affirmation and Reassurance")
                 good_count += 1
             else:
                 reply = rng.choice(POOR)

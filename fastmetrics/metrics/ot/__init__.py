@@ -37,8 +37,8 @@ from ...tokens import Tokens, tokenize
 from .vectors import WordVectors, load_vectors
 
 __all__ = ["Bags", "WordVectors", "load_vectors", "make_bags", "bag_pairs", "emd", "wmd",
-           "wmd_pairs", "adjacent_pairs", "conversation_pairs", "pair_tasks", "wmd_adjacent", "wmd_matrix", "sinkhorn_pairs", "nclid",
-           "GROUND_COSTS", "METHODS", "NCLID_MODES"]
+           "wmd_pairs", "adjacent_pairs", "conversation_pairs", "pair_tasks", "wmd_adjacent", "wmd_matrix",
+           "sinkhorn_pairs", "nclid", "GROUND_COSTS", "METHODS", "NCLID_MODES"]
 
 GROUND_COSTS = {"euclidean": 0, "cosine": 1}
 METHODS = {"exact": 0, "rwmd": 1, "wcd": 2}
