@@ -31,9 +31,9 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
-import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -41,10 +41,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, RESULTS, ROOT, cpu_model, loadavg  # noqa: E402
-
-
-
-
 
 
 def versions() -> dict:
@@ -155,8 +151,10 @@ def bench_cache(corpus, repeats: int, n_threads: int) -> dict:
     for _ in range(repeats):
         d = tempfile.mkdtemp(prefix="fm-cache-bench-")
         try:
-            t = time.perf_counter(); a = encode_corpus(corpus, encoder=enc, cache_dir=d); first.append(time.perf_counter() - t)
-            t = time.perf_counter(); b = encode_corpus(corpus, encoder=enc, cache_dir=d); rerun.append(time.perf_counter() - t)
+            t = time.perf_counter(); a = encode_corpus(corpus, encoder=enc, cache_dir=d)
+            first.append(time.perf_counter() - t)
+            t = time.perf_counter(); b = encode_corpus(corpus, encoder=enc, cache_dir=d)
+            rerun.append(time.perf_counter() - t)
             if not np.array_equal(a, b):
                 raise SystemExit("cached re-run returned different embeddings")
             ref = a if ref is None else ref

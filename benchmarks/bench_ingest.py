@@ -156,7 +156,8 @@ def main():
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report, indent=2))
     print("steady state (in-process, warmed up, interleaved; medians)")
-    print(f"{'workload':10s} {'ours s':>8s} {'peer s':>8s} {'stream s':>9s} {'ratio':>6s} {'spread':>12s} {'ours turns/s':>13s}")
+    print(f"{'workload':10s} {'ours s':>8s} {'peer s':>8s} {'stream s':>9s} {'ratio':>6s} "
+          f"{'spread':>12s} {'ours turns/s':>13s}")
     for name, r in steady.items():
         m = r["median_seconds"]
         lo, hi = r["ratio_spread"]

@@ -332,7 +332,8 @@ def main(argv=None) -> int:
                 return fo.nclid(c2, wv, backend=backend, n_threads=2)
             t2 = interleave({"ours_e2e_2threads": ours_e2e}, args.nclid_repeats)
             nc["ours_end_to_end_2_threads_s"] = float(np.median(t2["ours_e2e_2threads"]))
-            nc["ratio_end_to_end_2_threads"] = float(nc["median_s"]["reference_gensim"] / nc["ours_end_to_end_2_threads_s"])
+            nc["ratio_end_to_end_2_threads"] = float(nc["median_s"]["reference_gensim"]
+                                                     / nc["ours_end_to_end_2_threads_s"])
         else:
             nc["error"] = "values disagree; no speed reported"
         report["nclid"] = nc
@@ -346,8 +347,8 @@ def main(argv=None) -> int:
         fns = {}
         for be in (["c"] if _c.available else []) + ["numba"]:
             for nt in (1, 2):
-                fns[f"wmd_{be}_{nt}"] = (lambda be=be, nt=nt: fo.bag_pairs(bags, pa_, pb_, conv_offsets=corpus.conv_offsets,
-                                                                           backend=be, n_threads=nt))
+                fns[f"wmd_{be}_{nt}"] = (lambda be=be, nt=nt: fo.bag_pairs(
+                    bags, pa_, pb_, conv_offsets=corpus.conv_offsets, backend=be, n_threads=nt))
         sub = slice(0, min(len(pa_), 20000))
         for nt in (1, 2):
             fns[f"sinkhorn_{nt}"] = (lambda nt=nt: fo.sinkhorn_pairs(None, pa_[sub], pb_[sub], bags=bags,

@@ -54,10 +54,10 @@ ENGINES = {"local": ("local", None), "dask1": ("dask", 1), "dask2": ("dask", 2)}
 
 # --------------------------------------------------------------------------- child process
 def child(cfg: dict) -> dict:
+    import numpy as np
+
     import fastmetrics
     from fastmetrics.embed.api import _tier_encoder, encode_corpus
-
-    import numpy as np
 
     out: dict = {"stages": {}}
     engine, workers = ENGINES[cfg["engine"]]
@@ -178,7 +178,6 @@ def corpus_file(n: int, work: Path) -> Path:
     path = work / f"scale_{n}.parquet"
     if not path.exists():
         import pyarrow.parquet as pq
-
         from generate_corpus import generate
 
         pq.write_table(generate(n, seed=0), path, row_group_size=100_000)

@@ -40,9 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_model, loadavg  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-WORDS = ("i you it we the a an is was are be have do not very so just really in on at with to of "
-         "and but or if because all some many much more feel sad work day family friend help talk "
-         "think know hard sorry good time what how when").split()
+WORDS = ["i", "you", "it", "we", "the", "a", "an", "is", "was", "are", "be", "have", "do", "not", "very", "so",
+         "just", "really", "in", "on", "at", "with", "to", "of", "and", "but", "or", "if", "because", "all",
+         "some", "many", "much", "more", "feel", "sad", "work", "day", "family", "friend", "help", "talk",
+         "think", "know", "hard", "sorry", "good", "time", "what", "how", "when"]
 
 
 def corpus(n_conv: int, seed: int = 0):

@@ -66,7 +66,7 @@ def bench_emotion(repeats: int, threads: list[int], limit: int | None = None) ->
     import pyarrow as pa
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    from fastmetrics.emotion import valence, vader_tables
+    from fastmetrics.emotion import vader_tables, valence
 
     texts = [u["text"] for d in esconv_dialogs(limit) for u in d]
     arr = pa.array(texts)
@@ -279,7 +279,8 @@ if breakdown:
     st = {}
     t = time.perf_counter(); c = fm.load(path); st["load"] = time.perf_counter() - t
     t = time.perf_counter(); c.tokens(); st["tokenise"] = time.perf_counter() - t
-    t = time.perf_counter(); s = synchrony(c, lexicon=builtin_lexicon(), n_threads=threads); st["sync (counts + lsm/rlsm/window/coordination)"] = time.perf_counter() - t
+    t = time.perf_counter(); s = synchrony(c, lexicon=builtin_lexicon(), n_threads=threads)
+    st["sync (counts + lsm/rlsm/window/coordination)"] = time.perf_counter() - t
     t = time.perf_counter(); v = valence(c.text, n_threads=threads); st["emotion (VADER)"] = time.perf_counter() - t
     t = time.perf_counter()
     for x in (s.lsm_prev, s.rlsm_turn, s.rlsm_window, v):
@@ -357,11 +358,11 @@ def main(argv=None) -> int:
     if not DATA.exists():
         print(f"ESConv data not found at {DATA}; the benchmark needs it", file=sys.stderr)
         return 2
+    from importlib.metadata import version
+
     import numba
     import numpy as np
     import pyarrow as pa
-
-    from importlib.metadata import version
 
     info = {"cpu": cpu_model(), "python": sys.version.split()[0], "numba": numba.__version__,
             "numpy": np.__version__, "pyarrow": pa.__version__,

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from ._version import __version__
 from .corpus import Corpus
-from .errors import (BackendUnavailableError, ConvergenceWarning, FastMetricsError, InputError,
-                     KernelError)
+from .errors import BackendUnavailableError, ConvergenceWarning, FastMetricsError, InputError, KernelError
 
 __all__ = [
     "__version__", "Corpus", "FastMetricsError", "InputError", "BackendUnavailableError",

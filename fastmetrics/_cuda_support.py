@@ -242,7 +242,7 @@ class Pack:
         from numba import cuda
 
         buf = np.zeros(max(self._size, _ALIGN), dtype=np.uint8)
-        for name, a, shape, dt, off in self._parts:
+        for _name, a, _shape, _dt, off in self._parts:
             if a is not None and a.size:
                 buf[off:off + a.nbytes] = a.reshape(-1).view(np.uint8)
         _count("h2d", buf.nbytes)

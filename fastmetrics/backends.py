@@ -27,9 +27,9 @@ True
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable
+from functools import cache
 
 from .errors import BackendUnavailableError, InputError
 
@@ -166,7 +166,7 @@ def _operation(name: str) -> Operation:
         raise InputError(f"unknown operation {name!r}; known: {', '.join(OPERATIONS)}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(op_name: str, backend: str) -> Callable:
     op = OPERATIONS[op_name]
     module = importlib.import_module(op.module(backend))

@@ -5,7 +5,6 @@ import importlib
 import os
 import platform
 import sys
-
 from pathlib import Path
 
 from ._version import __version__
@@ -21,10 +20,10 @@ _PACKAGES = ("numpy", "numba", "llvmlite", "pyarrow", "cffi", "onnxruntime", "to
 
 def config() -> dict:
     """Configuration as a dict (what :func:`show_config` prints)."""
+    import numba
+
     from . import _c
     from ._threads import available_cpus
-
-    import numba
 
     versions = {}
     for name in _PACKAGES:

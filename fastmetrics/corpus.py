@@ -7,8 +7,9 @@ No Python object is created per turn: kernels take the flat arrays plus offsets.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -182,7 +183,7 @@ class Corpus:
         return self._tokens
 
     # ------------------------------------------------------------------ slicing
-    def select(self, conv_idx: np.ndarray) -> "Corpus":
+    def select(self, conv_idx: np.ndarray) -> Corpus:
         """A new corpus with the conversations ``conv_idx`` (in that order)."""
         conv_idx = np.asarray(conv_idx, dtype=np.int64)
         starts = self.conv_offsets[conv_idx]
@@ -220,7 +221,7 @@ class Corpus:
             start = stop
 
     @staticmethod
-    def concat(parts: list["Corpus"]) -> "Corpus":
+    def concat(parts: list[Corpus]) -> Corpus:
         """Concatenate corpora (same carried columns) into one."""
         if not parts:
             raise InputError("no conversations to concatenate")

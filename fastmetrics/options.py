@@ -21,8 +21,9 @@ fastmetrics.errors.InputError: option window (--window): got 0; expected an inte
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import InputError
 

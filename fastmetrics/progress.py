@@ -17,7 +17,7 @@ Examples
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = ["Progress", "bar_enabled"]
 

@@ -11,8 +11,14 @@ import pytest
 
 import fastmetrics
 from fastmetrics import Corpus, InputError
-from fastmetrics.alliance import (alliance_gaps, alliance_item_scores, alliance_scores, load_anchors,
-                                  scale_keys, turn_index)
+from fastmetrics.alliance import (
+    alliance_gaps,
+    alliance_item_scores,
+    alliance_scores,
+    load_anchors,
+    scale_keys,
+    turn_index,
+)
 from fastmetrics.registry import Context, get
 
 # WAI keys as published (Horvath & Greenberg; COMPASS code), 1-based, written out independently

@@ -237,7 +237,8 @@ def test_duplicate_column_names(tmp_path, capsys, fmt):
     else:
         p = tmp_path / "d.parquet"
         pq.write_table(pa.Table.from_arrays([pa.array(["a", "a"]), pa.array(["usr", "sys"]), pa.array(["x", "y"]),
-                                             pa.array(["x", "y"])], names=["conversation_id", "speaker", "text", "text"]), p)
+                                             pa.array(["x", "y"])],
+                                            names=["conversation_id", "speaker", "text", "text"]), p)
     for mode in ("fail", "skip"):
         assert main(["score", str(p), "-o", str(tmp_path / mode), "-q", "--on-error", mode]) == 2
         err = capsys.readouterr().err

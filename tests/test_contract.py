@@ -45,8 +45,9 @@ def _backends_of(family: str) -> list[str]:
 
 def _corpus_table(seed: int = 7) -> pa.Table:
     rng = np.random.default_rng(seed)
-    words = ("i feel so sad and alone you are not alone that sounds really hard what happened "
-             "the good day but a lot of work we can try to plan it together maybe tomorrow").split()
+    words = ["i", "feel", "so", "sad", "and", "alone", "you", "are", "not", "alone", "that", "sounds", "really",
+             "hard", "what", "happened", "the", "good", "day", "but", "a", "lot", "of", "work", "we", "can", "try",
+             "to", "plan", "it", "together", "maybe", "tomorrow"]
     strategies = ["Question", "Reflection of feelings", "Providing Suggestions", "Information",
                   "Affirmation and Reassurance", "Others"]
     rows = []

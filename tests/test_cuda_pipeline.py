@@ -52,7 +52,8 @@ CODE = textwrap.dedent(r"""
                     xa, ya = x.to_numpy(zero_copy_only=False), y.to_numpy(zero_copy_only=False)
                     same = (np.isnan(xa) == np.isnan(ya)).all()
                     fin = np.isfinite(xa) & np.isfinite(ya)
-                    rel = float(np.max(np.abs(xa[fin] - ya[fin]) / np.maximum(np.abs(xa[fin]), 1e-300))) if fin.any() else 0.0
+                    rel = (float(np.max(np.abs(xa[fin] - ya[fin]) / np.maximum(np.abs(xa[fin]), 1e-300)))
+                           if fin.any() else 0.0)
                     diffs[name] = rel if same and (np.isinf(xa) == np.isinf(ya)).all() else float("inf")
                 else:
                     assert x.to_pylist() == y.to_pylist(), name

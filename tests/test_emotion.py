@@ -103,9 +103,9 @@ def test_fuzz_every_rule(sia):
 
 def test_compiled_path_selection():
     """Non-ASCII turns go through Python only when a character can change a rule."""
-    from fastmetrics.emotion import vader_tables
-
     import pyarrow.compute as pc
+
+    from fastmetrics.emotion import vader_tables
 
     texts = ["don’t — 你好 …", "“quoted”", "café", "ÉTÉ", "😁", "a\u00a0b", "a\u2003b", "☺", "𝐀"]
     got = pc.match_substring_regex(pa.array(texts), vader_tables().unsafe_regex).to_pylist()

@@ -98,7 +98,8 @@ def test_dask_equals_local_in_memory_and_with_the_dataset_layout(client, tmp_pat
 
 def _shuffled_long_table(path, n_conv=60, seed=4):
     rng = np.random.default_rng(seed)
-    words = "i feel so sad you are not alone that sounds hard what happened we can try".split()
+    words = ["i", "feel", "so", "sad", "you", "are", "not", "alone", "that", "sounds", "hard", "what", "happened",
+             "we", "can", "try"]
     rows = [{"dialog": f"d{c:03d}", "idx": t, "who": ["A", "B"][t % 2],
              "utterance": " ".join(rng.choice(words, int(rng.integers(2, 9))))}
             for c in range(n_conv) for t in range(int(rng.integers(3, 14)))]

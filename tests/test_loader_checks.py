@@ -1,5 +1,4 @@
 """Loader checks from the trust issue: types kept, nothing coerced, options that do nothing reported."""
-import csv
 import json
 import warnings
 
@@ -28,8 +27,10 @@ def test_integer_ids_stay_int64(tmp_path):
 
 def test_number_and_string_ids_are_an_error(tmp_path):
     p = tmp_path / "ids.jsonl"
-    rows = [{"conversation_id": 2, "speaker": "usr", "text": "a b"}, {"conversation_id": 2, "speaker": "sys", "text": "c"},
-            {"conversation_id": "2", "speaker": "usr", "text": "d"}, {"conversation_id": "2", "speaker": "sys", "text": "e"}]
+    rows = [{"conversation_id": 2, "speaker": "usr", "text": "a b"},
+            {"conversation_id": 2, "speaker": "sys", "text": "c"},
+            {"conversation_id": "2", "speaker": "usr", "text": "d"},
+            {"conversation_id": "2", "speaker": "sys", "text": "e"}]
     p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     for mode in ("fail", "skip"):
         with pytest.raises(InputError, match=r"line 3: conversation ids mix numbers"):

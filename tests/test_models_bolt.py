@@ -58,8 +58,9 @@ def test_behaviour_family_classifier_source():
 def test_valid_macro_f1_as_documented():
     if not BOLT.is_dir():
         pytest.skip(f"BOLT not found at {BOLT} (only in the development checkout)")
-    import fastmetrics
     from sklearn.metrics import f1_score
+
+    import fastmetrics
 
     with open(BOLT / "finetune_therapist_combined_valid.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

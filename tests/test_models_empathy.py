@@ -32,7 +32,8 @@ def _write_epitome(folder: Path, n: int = 60, seed: int = 0) -> None:
         with open(folder / name, "w", encoding="utf-8") as fh:
             fh.write("sp_id,rp_id,seeker_post,response_post,level,rationales\n")
             for sp, rp, post, resp in rows:
-                lvl = {"ex": int("?" in resp) * 2, "er": int(any(w in resp for w in ("sorry", "hugs", "awful", "hard"))) * 2,
+                lvl = {"ex": int("?" in resp) * 2,
+                       "er": int(any(w in resp for w in ("sorry", "hugs", "awful", "hard"))) * 2,
                        "ip": int(any(w in resp for w in ("understand", "seems", "hear"))) + int("feel" in resp)}[m]
                 fh.write(f'{sp},{rp},"{post}","{resp}",{min(lvl, 2)},\n')
 

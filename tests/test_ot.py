@@ -11,15 +11,15 @@ import struct
 import numpy as np
 import pyarrow as pa
 import pytest
+from conftest import BACKENDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import BACKENDS
 from fastmetrics import ot as fo
 from fastmetrics.corpus import Corpus
 from fastmetrics.errors import InputError
-from fastmetrics.vectors import WordVectors, load_vectors
 from fastmetrics.testing.reference_ot import emd_linprog, nclid_reference, wmd_reference
+from fastmetrics.vectors import WordVectors, load_vectors
 
 ot = pytest.importorskip("ot", reason="POT is the test oracle (pip install -e '.[test]')")
 
@@ -263,7 +263,7 @@ def test_sinkhorn_reports_non_convergence(table, rng):
 # ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def glove_kv():
-    gensim = pytest.importorskip("gensim", reason="gensim is the reference for wmdistance")
+    pytest.importorskip("gensim", reason="gensim is the reference for wmdistance")
     from gensim.models import KeyedVectors
 
     try:
@@ -333,7 +333,10 @@ def test_nclid_matches_reference(backend, k, denominator, table, rng):
     for c in range(len(sizes)):
         lo, hi = off[c], off[c + 1]
         sub_roles = roles[lo:hi]
-        d = lambda i, j, lo=lo: dist(lo + i, lo + j)
+
+        def d(i, j, lo=lo):
+            return dist(lo + i, lo + j)
+
         for anchor, coord, name in ((0, 1, "therapist_to_client"), (1, 0, "client_to_therapist")):
             u, n = nclid_reference(sub_roles, d, anchor=anchor, coord=coord, k=k, denominator=denominator)
             got_u, got_n = res[f"uclid_{name}"][c], res[f"nclid_{name}"][c]

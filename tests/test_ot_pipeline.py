@@ -9,8 +9,8 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import BACKENDS
+
 from fastmetrics.testing.reference_ot import published_direction
 
 gensim = pytest.importorskip("gensim", reason="gensim is the reference for wmdistance")
@@ -25,10 +25,11 @@ def published_nclid(contents, speakers, kv, anchor, coord, k=3):
 @pytest.mark.realdata
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_nclid_on_esconv_matches_the_published_algorithm(esconv_dir, backend):
+    from gensim.models import KeyedVectors
+
     import fastmetrics
     from fastmetrics import ot as fo
     from fastmetrics.vectors import load_vectors
-    from gensim.models import KeyedVectors
 
     logging.getLogger("gensim").setLevel(logging.ERROR)
     wv = load_vectors()

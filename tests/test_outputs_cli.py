@@ -102,7 +102,7 @@ def test_registry_family_options_and_resume(tmp_path):
                             conversations={"conv_x": np.arange(corpus.n_conversations, dtype=float)},
                             tables={"extra": pa.table({"v": [1, 2]})}, metadata={"vectors": "none"})
 
-    fam = registry.register(MetricFamily(name="test_family", description="test", compute=compute,
+    registry.register(MetricFamily(name="test_family", description="test", compute=compute,
                                          options=(Option("scale", 2.0, "a scale", Real()),),
                                          turn_columns=("len_x",), conversation_columns=("conv_x",)))
     try:
@@ -111,7 +111,7 @@ def test_registry_family_options_and_resume(tmp_path):
         assert (tmp_path / "o" / "extra.parquet").exists()
         assert res.metadata["fastmetrics.vectors"] == "none"
         # a crash in the middle keeps finished chunks; resume reuses them
-        crash = registry.register(MetricFamily(name="crashy", description="", compute=_crashing_compute))
+        registry.register(MetricFamily(name="crashy", description="", compute=_crashing_compute))
         out = tmp_path / "r"
         with pytest.raises(RuntimeError):
             fm.score(demo_path(), metrics=["crashy"], out_dir=out, chunk_turns=60)

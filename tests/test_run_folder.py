@@ -72,7 +72,8 @@ print("finished")
 
 def _corpus_file(path: Path, n_conv: int = 60, seed: int = 3) -> Path:
     rng = np.random.default_rng(seed)
-    words = "i feel so sad you are not alone that sounds hard what happened today we can try".split()
+    words = ["i", "feel", "so", "sad", "you", "are", "not", "alone", "that", "sounds", "hard", "what", "happened",
+             "today", "we", "can", "try"]
     rows = []
     for c in range(n_conv):
         for t in range(int(rng.integers(4, 16))):
@@ -308,8 +309,9 @@ for line in open("/proc/self/status"):
 
 def _big_corpus(path: Path, n_turns: int, row_group: int | None = None) -> Path:
     rng = np.random.default_rng(1)
-    vocab = np.array("i feel so sad you are not alone that sounds hard what happened today we can "
-                     "try a plan for the week and talk again about how it goes".split())
+    vocab = np.array(["i", "feel", "so", "sad", "you", "are", "not", "alone", "that", "sounds", "hard", "what",
+                      "happened", "today", "we", "can", "try", "a", "plan", "for", "the", "week", "and", "talk",
+                      "again", "about", "how", "it", "goes"])
     lens = rng.integers(3, 20, n_turns)
     words = vocab[rng.integers(0, len(vocab), int(lens.sum()))]
     cuts = np.concatenate([[0], np.cumsum(lens)])

@@ -15,9 +15,15 @@ import pytest
 from scipy import stats
 
 from fastmetrics.errors import InputError
-from fastmetrics.study.analysis import (Feature, StudyInput, analyse, bh_qvalues,
-                                        bootstrap_rank_corr_ci, compare_models,
-                                        partial_spearman)
+from fastmetrics.study.analysis import (
+    Feature,
+    StudyInput,
+    analyse,
+    bh_qvalues,
+    bootstrap_rank_corr_ci,
+    compare_models,
+    partial_spearman,
+)
 
 
 # ----------------------------------------------------------------------------- generator

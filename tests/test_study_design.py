@@ -252,11 +252,11 @@ def test_score_joins_a_conversation_table(tmp_path, capsys):
 def test_study_reports_chance_reliability_and_the_empathy_scorer(tmp_path):
     """The study carries the surrogate summary, the split-half reliabilities and which empathy
     scorer ran into results.json and the page."""
+    import warnings
+
     from fastmetrics.api import demo_path, score
     from fastmetrics.study.chance import chance_summary
     from fastmetrics.study.run import run_study
-
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

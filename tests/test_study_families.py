@@ -79,9 +79,9 @@ def test_behaviour_family_in_the_pipeline_feeds_the_study(tmp_path):
 
     conv = pq.read_table(tmp_path / "scored" / "conversations.parquet")
     # reference: count strategies straight from the raw file, mapped by the documented table
-    from fastmetrics.metrics.behaviour import STRATEGY_TO_BOLT
-
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from fastmetrics.metrics.behaviour import STRATEGY_TO_BOLT
 
     vader = SentimentIntensityAnalyzer()
     lines = path.read_text().splitlines()[:60]

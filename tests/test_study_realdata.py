@@ -1,5 +1,6 @@
 """The study on real ESConv files, checked against an independent computation from the raw
-JSON (naive parsing and attribution, scipy correlations, the scikit-learn nested-CV reference of fastmetrics.testing.study)."""
+JSON (naive parsing and attribution, scipy correlations, the scikit-learn nested-CV reference of
+fastmetrics.testing.study)."""
 from __future__ import annotations
 
 import json

@@ -9,8 +9,13 @@ import pyarrow as pa
 import pytest
 
 from fastmetrics.errors import InputError
-from fastmetrics.metrics.behaviour import (BEHAVIOURS, STRATEGY_TO_BOLT, behaviour_rates,
-                                         map_strategies, previous_client_turn)
+from fastmetrics.metrics.behaviour import (
+    BEHAVIOURS,
+    STRATEGY_TO_BOLT,
+    behaviour_rates,
+    map_strategies,
+    previous_client_turn,
+)
 from fastmetrics.study.signals import attribute_feedback, unattributed_ratings
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "esconv"

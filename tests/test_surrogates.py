@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
 import fastmetrics as fm
 import fastmetrics.testing.reference_surrogates as ref
 from fastmetrics import Corpus
 from fastmetrics._surrogates_numba import fill_source
 from fastmetrics.lexicon import CATEGORIES, builtin_lexicon
-from fastmetrics.surrogates import conversation_seeds, summarise
 from fastmetrics.metrics.sync import SURROGATE_MEASURES, category_counts, sync_surrogates, synchrony
+from fastmetrics.surrogates import conversation_seeds, summarise
 
 WORDS = ["i", "you", "it", "the", "a", "is", "was", "very", "in", "on", "and", "but", "not",
          "all", "some", "so", "dog", "sad", "tree", "run", "blue", "work"]

@@ -2,15 +2,14 @@
 import numpy as np
 import pyarrow as pa
 import pytest
+from conftest import BACKENDS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastmetrics.errors import InputError
-from fastmetrics.tokens import tokenize
 from fastmetrics.metrics.basic import token_stats
-
-from conftest import BACKENDS
 from fastmetrics.testing.reference import token_stats_ref, tokenize_ref
+from fastmetrics.tokens import tokenize
 
 
 def test_tokenize_matches_python_re():

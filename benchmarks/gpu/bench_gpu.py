@@ -87,8 +87,9 @@ def stats(carry: Path) -> dict:
 
 
 def corpus(carry: Path, n_turns: int, seed: int = 0):
-    import fastmetrics
     from generate_corpus import generate
+
+    import fastmetrics
 
     table = generate(n_turns, seed=seed, stats=stats(carry))
     return table, fastmetrics.load(table)
@@ -490,7 +491,8 @@ def sec_pipeline(a) -> dict:
     def write():
         pq.write_table(pa.table({"wmd_prev": wmd_prev, "emb_sim_prev": sync_t["emb_sim_prev"],
                                  "emb_sim_window": sync_t["emb_sim_window"],
-                                 **{f"alliance_{k}": scores[:, j] for j, k in enumerate(("task", "bond", "goal", "full"))}}),
+                                 **{f"alliance_{k}": scores[:, j]
+                                    for j, k in enumerate(("task", "bond", "goal", "full"))}}),
                        tmp / "turns_gpu.parquet")
         pq.write_table(pa.table({"emb_sim_prev_mean": sync_c["emb_sim_prev_mean"],
                                  "alliance_full_gap_mean": gaps[0][:, 3],

@@ -7,7 +7,6 @@ from ..errors import InputError
 from .cache import EmbeddingCache, resolve_cache_dir, text_keys
 from .encoder import Encoder, as_text_list, get_encoder, unique_texts
 
-
 __all__ = ["cached_encode", "encode", "encode_corpus", "encode_texts", "corpus_embeddings"]
 
 

@@ -117,7 +117,8 @@ def _cmd_neighbors(args) -> int:
     if qlabels is None and m > 20:
         raise InputError("neighbours of every turn: give -o FILE.parquet (or .csv), or --query TEXT")
     for qi in range(m):
-        head = qlabels[qi] if qlabels is not None else f"{cols['query_conversation_id'][qi * k]} turn {cols['query_turn'][qi * k]}"
+        head = (qlabels[qi] if qlabels is not None
+                else f"{cols['query_conversation_id'][qi * k]} turn {cols['query_turn'][qi * k]}")
         print(f"query: {head}")
         for j in range(k):
             r = qi * k + j
@@ -147,7 +148,8 @@ def register_cli(subparsers) -> None:
                     "corpus by cosine of sentence embeddings, optionally only turns of one role "
                     "(e.g. how other supporters answered similar disclosures).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  fastmetrics neighbors ESConv.json --query \"I lost my job\" --role client --replies therapist\n"
+        epilog="examples:\n"
+               "  fastmetrics neighbors ESConv.json --query \"I lost my job\" --role client --replies therapist\n"
                "  fastmetrics neighbors chats.csv --query-role client --role client -k 3 -o nn.parquet")
     pn.add_argument("input", help="corpus file (any format fastmetrics loads)")
     pn.add_argument("--format", default="auto")

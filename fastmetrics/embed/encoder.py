@@ -29,10 +29,10 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 

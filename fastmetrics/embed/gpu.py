@@ -33,15 +33,23 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
 from ..errors import BackendUnavailableError, InputError
-from .encoder import (DATA_DIR, DEFAULT_MAX_LENGTH, DEFAULT_MODEL_NAME, POOLING, ModelInfo,
-                      as_text_list, file_sha256, unique_texts)
+from .encoder import (
+    DATA_DIR,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_MODEL_NAME,
+    POOLING,
+    ModelInfo,
+    as_text_list,
+    file_sha256,
+    unique_texts,
+)
 
 __all__ = ["GpuEncoder", "gpu_encoder_status", "default_weights_dir", "read_safetensors"]
 

@@ -27,7 +27,8 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..corpus import Corpus
 from ..errors import BackendUnavailableError, FastMetricsError

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import pyarrow as pa
 
@@ -18,8 +18,8 @@ from .._threads import threads
 from ..corpus import Corpus
 from ..progress import Progress
 from .outputs import RunDir, corpus_digest
-from .position import InputPosition
 from .plan import Plan, score_chunk
+from .position import InputPosition
 
 __all__ = ["LocalRun", "run_local"]
 

@@ -40,8 +40,9 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -425,7 +426,7 @@ class RunDir:
             shutil.rmtree(self.partial, ignore_errors=True)
         self._lock.release()
 
-    def __enter__(self) -> "RunDir":
+    def __enter__(self) -> RunDir:
         return self
 
     def __exit__(self, *exc) -> None:

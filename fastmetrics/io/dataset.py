@@ -30,8 +30,8 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -173,7 +173,6 @@ def partition(inputs, out_dir, *, partition_turns: int = DEFAULT_PARTITION_TURNS
         The manifest written to ``out_dir/_fastmetrics_dataset.json``.
     """
     from .detect import detect_format
-    from .load import iter_corpus
     from .problems import Problems
     from .tables import TableSpec
 
@@ -193,10 +192,9 @@ def partition(inputs, out_dir, *, partition_turns: int = DEFAULT_PARTITION_TURNS
         raise InputError("partition long tables and ESConv/ConvoKit corpora separately "
                          f"(got formats {', '.join(sorted(set(fmts)))})")
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if not (overwrite and is_dataset(out)):
-            raise InputError(f"output folder {str(out)!r} is not empty"
-                             + ("; pass --overwrite to replace the dataset" if is_dataset(out) else ""))
+    if out.exists() and any(out.iterdir()) and not (overwrite and is_dataset(out)):
+        raise InputError(f"output folder {str(out)!r} is not empty"
+                         + ("; pass --overwrite to replace the dataset" if is_dataset(out) else ""))
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".partition-", dir=out))
     try:

@@ -16,8 +16,8 @@ Per conversation: the seeker survey as numbers (``initial_emotion_intensity``,
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa

@@ -16,8 +16,9 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -325,7 +326,8 @@ def _iter_table_file(path: Path, fmt: str, spec: TableSpec, problems: Problems,
         except UnicodeDecodeError as exc:
             raise InputError(f"not valid UTF-8 ({exc.reason})", source=source) from None
         except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON ({exc.msg}, column {exc.colno})", source=source, line=exc.lineno) from None
+            raise InputError(f"malformed JSON ({exc.msg}, column {exc.colno})", source=source,
+                             line=exc.lineno) from None
         if not isinstance(data, list):
             raise InputError("expected a JSON list of row objects (one per turn)", source=source, line=1)
         yield _records_corpus(data, spec, source, problems, fmt)

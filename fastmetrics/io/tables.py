@@ -10,8 +10,8 @@ All checks are vectorised over Arrow/NumPy arrays; Python code runs only per bad
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 import pyarrow as pa

@@ -57,7 +57,7 @@ class BoltClassifier:
         self.arrays = arrays
 
     @classmethod
-    def load(cls, path=None) -> "BoltClassifier":
+    def load(cls, path=None) -> BoltClassifier:
         path = Path(path) if path else shipped_path()
         try:
             manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))

@@ -1,8 +1,6 @@
 """Subcommand ``fastmetrics train empathy``."""
 from __future__ import annotations
 
-import argparse
-
 
 def _cmd_train(args) -> int:
     from .empathy import train_empathy

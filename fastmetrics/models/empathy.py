@@ -9,8 +9,9 @@ turn), on the shipped sentence encoder (all-MiniLM-L6-v2) plus a linear head:
 * features (feature version 1): the reply's embedding ``r``, the context's ``c``, their product
   ``c * r``, ``|c - r|``, cosine ``c . r``, lexical cues of the reply and of the context
   (:data:`fastmetrics.models.linear.LEXICAL`: questions, second-person words, reflections
-  such as "sounds like" / "you feel", length, ...), standardised; the lexical columns weighted by ``LEXICAL_WEIGHT`` (10); plus word 1-2-gram TF-IDF of
-  the reply (sublinear tf, L2 rows) times ``tfidf_weight``;
+  such as "sounds like" / "you feel", length, ...), standardised; the lexical columns weighted
+  by ``LEXICAL_WEIGHT`` (10); plus word 1-2-gram TF-IDF of the reply (sublinear tf, L2 rows)
+  times ``tfidf_weight``;
 * head: one multinomial logistic regression per mechanism (scikit-learn, L2), its ``C``,
   ``class_weight`` and ``tfidf_weight`` chosen by grouped 5-fold cross-validation by seeker
   post (``sp_id``) on the user's EPITOME files, then refitted on all of them;
@@ -150,7 +151,7 @@ class EmpathyModel:
                 + (f" at {self.path}" if self.path else ""))
 
     @classmethod
-    def load(cls, path) -> "EmpathyModel":
+    def load(cls, path) -> EmpathyModel:
         path = Path(path)
         try:
             manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
@@ -237,7 +238,7 @@ def _fit_head(xd, xs, y, C, class_weight, tfidf_weight):
     for j, k in enumerate(clf.classes_):
         coef[k] = clf.coef_[j] if len(clf.classes_) > 2 else (clf.coef_[0] if j else -clf.coef_[0]) / 2
         b[k] = clf.intercept_[j] if len(clf.classes_) > 2 else (clf.intercept_[0] if j else -clf.intercept_[0]) / 2
-    for k in set(range(3)) - set(int(c) for c in clf.classes_):
+    for k in set(range(3)) - {int(c) for c in clf.classes_}:
         b[k] = -30.0
     d = xd.shape[1]
     ws = coef[:, d:] * tfidf_weight if use_sparse else np.zeros((3, 0))

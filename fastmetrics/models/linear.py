@@ -69,7 +69,7 @@ class Tfidf:
 
     @classmethod
     def fit(cls, texts: list[str], ngram: int = 2, min_df: int = 2, max_features: int = 20000,
-            sublinear: bool = True) -> "Tfidf":
+            sublinear: bool = True) -> Tfidf:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         v = TfidfVectorizer(ngram_range=(1, ngram), min_df=min_df, max_features=max_features,

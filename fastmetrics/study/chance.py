@@ -23,7 +23,8 @@ def _column(table, name) -> np.ndarray:
 
 
 def _names(table) -> list[str]:
-    return list(table.column_names) if hasattr(table, "column_names") else list(table.columns if hasattr(table, "columns") else table)
+    return (list(table.column_names) if hasattr(table, "column_names")
+            else list(table.columns if hasattr(table, "columns") else table))
 
 
 def chance_summary(conversations_table, alpha: float = 0.05) -> dict:

@@ -5,9 +5,9 @@ per-turn column declared by a family aggregated as the conversation's mean of it
 (named ``<column>`` with level ``turn mean``) — the difference B − A of the group means with:
 
 * a **conversation-level bootstrap CI**: the conversations of each group are resampled with
-  replacement, within their group; NaN and ±inf values are missing (draw order: ``rng.integers(0, n_A, (n_boot, n_A))`` then
-  ``rng.integers(0, n_B, (n_boot, n_B))`` from ``numpy.random.default_rng(seed)``; the same
-  resamples serve every metric), percentile interval;
+  replacement, within their group; NaN and ±inf values are missing (draw order:
+  ``rng.integers(0, n_A, (n_boot, n_A))`` then ``rng.integers(0, n_B, (n_boot, n_B))`` from
+  ``numpy.random.default_rng(seed)``; the same resamples serve every metric), percentile interval;
 * a **length-adjusted** difference ("adj."): the coefficient of the group indicator (B = 1) in
   the OLS fit ``y ~ 1 + group + n_turns``, with the bootstrap CI of that coefficient over the
   same resamples;
@@ -127,7 +127,8 @@ def conversation_metrics(turns, convs, meta) -> tuple[dict, dict, np.ndarray]:
             out[name] = np.asarray(col.to_numpy(zero_copy_only=False), dtype=float)
             level[name] = "conversation"
     # a per-turn column whose conversation mean is already a column (lsm_prev_mean) is skipped
-    tcols = [n for n in turns.column_names if n not in out and f"{n}_mean" not in out and any(f.declares(n, "turn") for f in fams)
+    tcols = [n for n in turns.column_names
+             if n not in out and f"{n}_mean" not in out and any(f.declares(n, "turn") for f in fams)
              and (pa.types.is_floating(turns.schema.field(n).type) or pa.types.is_integer(turns.schema.field(n).type))
              and n not in ("n_tokens", "n_types")]
     if tcols:
@@ -307,7 +308,8 @@ def compare_groups(groups: dict, labels: tuple[str, str], *, n_boot: int = 2000,
         d, lo, hi = bootstrap_diff(a, b, alpha=alpha, resamples=res)
         ad, alo, ahi = ols_group_effect(a, b, na, nb, alpha=alpha, resamples=res)
         (va, ka), (vb, kb) = _fvar(a), _fvar(b)
-        sd = float(np.sqrt((va * (ka - 1) + vb * (kb - 1)) / max(ka + kb - 2, 1))) if ka > 1 and kb > 1 else float("nan")
+        sd = (float(np.sqrt((va * (ka - 1) + vb * (kb - 1)) / max(ka + kb - 2, 1)))
+              if ka > 1 and kb > 1 else float("nan"))
         row = {"metric": n, "level": level[n], "kind": _kind(n),
                "n_a": int(np.isfinite(a).sum()), "n_b": int(np.isfinite(b).sum()),
                "mean_a": _fmean(a), "mean_b": _fmean(b),
@@ -465,13 +467,16 @@ def _write(res, out: Path, report: bool):
                 f"{_fmt(ent['gap'])} [{_fmt(ent['ci'][0])}, {_fmt(ent['ci'][1])}] on <code>{ent['le_column']}</code> "
                 f"({'lower' if ent['le_lower_is_more'] else 'higher'} = more entrainment); more entrained: "
                 f"<b>{html.escape(ent['more_entrained'])}</b>.</p>")
+    ea, eb = html.escape(a), html.escape(b)
+    left_cols = "td:first-child,td:nth-child(2),td:nth-child(3)"
+    pct = int(100 * (1 - res["alpha"]))
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>fastmetrics compare</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}td:first-child,td:nth-child(2),td:nth-child(3){{text-align:left}}</style>
-</head><body><h1>{html.escape(b)} vs {html.escape(a)}</h1>
-<p>{res['n_conversations'][0]} conversations ({html.escape(a)}, mean {res['mean_n_turns'][0]:.1f} turns) and
-{res['n_conversations'][1]} ({html.escape(b)}, mean {res['mean_n_turns'][1]:.1f} turns). Differences are {html.escape(b)} minus
-{html.escape(a)}, with {int(100 * (1 - res['alpha']))}% conversation-level bootstrap CIs ({res['n_boot']} resamples, seed {res['seed']}).
+td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}{left_cols}{{text-align:left}}</style>
+</head><body><h1>{eb} vs {ea}</h1>
+<p>{res['n_conversations'][0]} conversations ({ea}, mean {res['mean_n_turns'][0]:.1f} turns) and
+{res['n_conversations'][1]} ({eb}, mean {res['mean_n_turns'][1]:.1f} turns). Differences are {eb} minus
+{ea}, with {pct}% conversation-level bootstrap CIs ({res['n_boot']} resamples, seed {res['seed']}).
 "adj." is the group coefficient of y ~ 1 + group + n_turns (OLS), i.e. the difference at equal length.</p>
 {ent_html}
 <img src="compare.png" alt="standardised differences of single-turn empathy and relational measures">

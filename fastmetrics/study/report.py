@@ -390,6 +390,12 @@ def write_report(results: dict, data, extras: dict, path) -> None:
                    "higher|lower</code>); the plots name the groups by value only.</p>")
     adj = better_html + ("<p><b>(adj.)</b> means the outcome after removing the linear effect of the controls ("
            + e(", ".join(ctrl)) + "): the residual of a least-squares fit on them.</p>") if ctrl else ""
+    ctrl_html = (" controlling for <b>" + e(", ".join(ctrl)) + "</b>") if ctrl else ""
+    sig_cols = ("signal", "group", "n", "dropped (no value)", "base [95% CI]", "full [95% CI]", "full - base [95% CI]",
+                "p", "q (BH)", "adds")
+    sig_head = "".join(f'<th onclick="sortTable(&quot;signals&quot;,{i})">{h}</th>' for i, h in enumerate(sig_cols))
+    grp_head = ("<tr><th>group</th><th>comparison</th><th>features</th><th>base [95% CI]</th><th>full [95% CI]</th>"
+                "<th>full - base [95% CI]</th></tr>")
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>fastmetrics study: {e(results['outcome'])}</title>
@@ -413,7 +419,7 @@ function sortTable(id, col) {{
 }}
 </script></head><body>
 <h1>Does single-turn quality predict the outcome, and does the trajectory add to it?</h1>
-<p>Outcome <b>{e(results['outcome'])}</b> ({e(results['outcome_type'])}){(' controlling for <b>' + e(', '.join(ctrl)) + '</b>') if ctrl else ''};
+<p>Outcome <b>{e(results['outcome'])}</b> ({e(results['outcome_type'])}){ctrl_html};
 {results['n_conversations']} conversations. Source: <code>{e(results['scored_dir'])}</code>.</p>
 {adj}
 {_empathy_note(results.get("empathy_scorer"), e)}
@@ -425,13 +431,13 @@ function sortTable(id, col) {{
 control + mean + trajectory (slope, late - early, volatility, convergence where defined) (full),
 on the same folds; the difference with its {e(st['signal_ci'])}. BH across signals.
 "Adds" needs q &lt; {st['alpha']}, a positive difference and a full model better than chance.</p>
-<table id="signals" class="sortable"><tr>{''.join(f'<th onclick="sortTable(&quot;signals&quot;,{i})">{h}</th>' for i, h in enumerate(('signal', 'group', 'n', 'dropped (no value)', 'base [95% CI]', 'full [95% CI]', 'full - base [95% CI]', 'p', 'q (BH)', 'adds')))}</tr>
+<table id="signals" class="sortable"><tr>{sig_head}</tr>
 {''.join(srows)}</table>
 <h2>Relational and client-state groups</h2>
 <p>Relational: the conversation-level multi-turn measures. Client state: the client's own
 valence and its trajectory, kept out of every predictor set by default (they nearly restate a
 self-reported outcome).</p>
-<table><tr><th>group</th><th>comparison</th><th>features</th><th>base [95% CI]</th><th>full [95% CI]</th><th>full - base [95% CI]</th></tr>
+<table>{grp_head}
 {''.join(grows)}</table>
 {prim_html}
 {_synchrony_html(results.get("synchrony") or {}, e)}

@@ -172,8 +172,9 @@ def supporter_signals(T, *, feedback=None, rating_column="rating", behaviour_cod
     behaviour indicator per BOLT behaviour (1 when a labelled supporter turn shows it, 0 when
     it shows another; its mean is the behaviour rate); the supporter's valence; alliance
     (``alliance_full``); embedding synchrony (``emb_sim_prev``: a turn's cosine to the
-    previous turn); style synchrony per turn (``lsm_prev``, ``rlsm_turn``); then every per-turn column named in ``extra``. Each signal is read on
-    supporter turns only: mean, slope, late - early, volatility
+    previous turn); style synchrony per turn (``lsm_prev``, ``rlsm_turn``); then every per-turn
+    column named in ``extra``. Each signal is read on supporter turns only: mean, slope,
+    late - early, volatility
     (:func:`fastmetrics.metrics.trajectory.trajectory_features`); for two-role series also
     the convergence of the between-speaker gap.
     """

@@ -15,7 +15,7 @@ NAN = float("nan")
 
 
 def count(tokens, cats):
-    c = {k: 0 for k in CATS}
+    c = dict.fromkeys(CATS, 0)
     for w in tokens:
         for k in cats(w):
             c[k] += 1
@@ -115,9 +115,9 @@ def coordination(conv, cats, speaker_role, target_thresh=3):
     Mean over markers that meet the target threshold (ConvoKit aggregate 3, one speaker).
     """
     target_role = 1 - speaker_role
-    tally = {m: 0 for m in MARKERS}
-    cond_tally = {m: 0 for m in MARKERS}
-    cond_total = {m: 0 for m in MARKERS}
+    tally = dict.fromkeys(MARKERS, 0)
+    cond_tally = dict.fromkeys(MARKERS, 0)
+    cond_total = dict.fromkeys(MARKERS, 0)
     n_utt = 0
     for t in range(1, len(conv)):
         if conv[t][0] != speaker_role or conv[t - 1][0] != target_role:

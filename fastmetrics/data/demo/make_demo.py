@@ -81,11 +81,12 @@ def main():
         good_count = 0
         lines = TOPICS[topic][:]
         rng.shuffle(lines)
-        for k, line in enumerate(lines):
+        for line in lines:
             dialog.append({"speaker": "usr", "text": line})
             if rng.random() < quality:
                 reply = rng.choice(GOOD).format(feeling=FEELINGS[topic])
-                strat = "Reflection of feelings" if "sounds" in reply or "hear" in reply else "Affirmation and Reassurance"
+                strat = ("Reflection of feelings" if "sounds" in reply or "hear" in reply
+                         else "Affirmation and Reassurance")
                 good_count += 1
             else:
                 reply = rng.choice(POOR)

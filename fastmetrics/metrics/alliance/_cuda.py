@@ -94,7 +94,7 @@ def _gaps(scores, role, off, compass, islab, fslab, out_mean, out_slope, out_sd)
                 aux[nt] = t
                 nt += 1
         for t in range(a, b):
-            if role[t] == 0 and K < nt:
+            if role[t] == 0 and nt > K:
                 pc[K] = t
                 pt[K] = aux[K]
                 K += 1

@@ -42,7 +42,7 @@ def alliance_gap_kernel(scores, role, conv_offsets, compass_compat, out_mean, ou
                     ther[j] = t
                     j += 1
             for t in range(a, b):
-                if role[t] == 0 and K < nt:
+                if role[t] == 0 and nt > K:
                     pc[K] = t
                     pt[K] = ther[K]
                     K += 1

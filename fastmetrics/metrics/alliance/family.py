@@ -9,8 +9,7 @@ item scores go to ``alliance_items.parquet``. Definitions: METRICS.md section 5.
 """
 from __future__ import annotations
 
-
-from ...options import CACHE_DIR, ENCODER, MODEL_DIR, Boolean, ExistingPath, Option, Text
+from ...options import CACHE_DIR, ENCODER, MODEL_DIR, Boolean, ExistingPath, Option
 from ...registry import Context, MetricFamily, MetricResult
 
 __all__ = ["FAMILY"]

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ...options import CACHE_DIR, ENCODER, MODEL_DIR, SURROGATE_SEED, SURROGATES, WINDOW
-from ...surrogates import column_pattern
 from ...registry import Context, MetricFamily, MetricResult
+from ...surrogates import column_pattern
 from . import LAG_COLUMNS
 
 __all__ = ["FAMILY"]

