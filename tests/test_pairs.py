@@ -183,6 +183,27 @@ def test_compare_pairs_api_outputs_and_wiring(model_dir, tmp_path):
     assert same["empathy_mean_human"] == pytest.approx(same["empathy_mean_llm"])
 
 
+def test_strategy_columns_profile(model_dir, tmp_path):
+    rows = [dict(r, sg=sg, sp=sp) for r, sg, sp in zip(
+        ROWS, ["Question", "Providing Suggestions", "Others", "Question", "Information", None],
+        ["Providing Suggestions", "Reflection of feelings", "Question", "x", "Providing Suggestions", "Question"])]
+    res = P.compare_pairs(rows, "context", "gold", "pred", "h,m", empathy_model=model_dir, n_boot=50,
+                          cache_dir=str(tmp_path / "c"), strategy_columns="sg,sp")
+    st = res["strategy"]
+    # scored pairs: rows 0, 1, 2, 4, 5 (row 3 has an empty reply)
+    ps = st["behaviour"]["problem_solving"]
+    assert (ps["rate_a"], ps["rate_b"]) == (pytest.approx(1 / 5), pytest.approx(2 / 5))
+    assert st["behaviour"]["question"]["rate_a"] == pytest.approx(1 / 5)  # a missing label counts as not coded
+    t = res["pairs"].to_pylist()
+    assert [r["strategy_behaviour_h"] for r in t] == ["question", "problem_solving", "other", "question",
+                                                      "psychoeducation", None]
+    neg = [r["negative"] for r in t if r["excluded"] is None]
+    assert st["negative_disclosure"]["n"] == sum(neg)
+    assert 0 <= st["agreement_with_classifier"]["m"] <= 1
+    with pytest.raises(InputError, match="no column 'nope'"):
+        P.compare_pairs(rows, "context", "gold", "pred", empathy_model=model_dir, strategy_columns="sg,nope")
+
+
 def test_compare_pairs_errors(model_dir, tmp_path):
     with pytest.raises(InputError, match=r"no column 'res_gold'; columns: sample_id, context, gold, pred"):
         P.compare_pairs(ROWS, "context", "res_gold", "pred", empathy_model=model_dir)

@@ -33,7 +33,8 @@ def _cmd_pairs(args) -> int:
 
     res = compare_pairs(args.input, args.context_column, args.a_column, args.b_column, args.labels,
                         empathy_model=args.empathy_model or None, context_format=args.context_format,
-                        id_column=args.id_column, n_boot=args.n_boot, seed=args.seed, alpha=args.alpha,
+                        id_column=args.id_column, strategy_columns=args.strategy_columns,
+                        n_boot=args.n_boot, seed=args.seed, alpha=args.alpha,
                         neg_threshold=args.neg_valence_threshold, on_empty=args.on_empty,
                         model_dir=args.model_dir or None,
                         cache_dir=args.cache_dir if args.cache_dir is not None else "",
@@ -66,6 +67,9 @@ def register_cli(sub) -> None:
     pp.add_argument("--labels", default="a,b", metavar="A,B", help="names of the two sides (default: a,b)")
     pp.add_argument("--id-column", default=None, help="column carried as the pair id (default: sample_id or id "
                                                       "when present)")
+    pp.add_argument("--strategy-columns", default=None, metavar="A_COL,B_COL",
+                    help="columns with ESConv strategy labels of reply A and B (e.g. strg_gold,strg_pred): "
+                         "also the behaviour profile of those labels mapped to BOLT categories")
     pp.add_argument("--context-format", choices=CONTEXT_FORMATS, default="auto",
                     help="esconv: supporter/seeker blocks with '- Utterance:' lines, the client context is "
                          "the seeker utterances after the last supporter block; plain: the text as it is; "

@@ -43,7 +43,8 @@ Paired statistics (over the scored pairs, B minus A):
   ``numpy.random.default_rng(seed)`` as ``integers(0, n, (n_boot, n))`` and shared by every
   statistic), the median difference, the share of pairs with B > A, and the Wilcoxon
   signed-rank test (``scipy.stats.wilcoxon(b - a)``, two-sided, zero differences dropped);
-* per behaviour category: the rate of each side, the difference of rates with the bootstrap
+* per behaviour category the classifier gives (all but ``self_disclosure`` and ``other``): the
+  rate of each side, the difference of rates with the bootstrap
   CI, and McNemar's exact test (a binomial test on the discordant pairs);
 * the same for ``problem_solving`` and for solutions (:data:`SOLUTIONS`: problem-solving or
   planning), restricted to the pairs whose last client turn is negative.
@@ -323,6 +324,23 @@ def binary_stats(a, b, *, idx: np.ndarray | None = None, n_boot: int = 2000, see
     return out
 
 
+def behaviour_stats(beh_a, beh_b, neg, cats, idx, idx_neg, alpha: float = 0.05) -> tuple[dict, dict]:
+    """Behaviour profile of two label arrays (object, one per pair): per category in ``cats`` and
+    for :data:`SOLUTIONS` the :func:`binary_stats` of "coded this"; and, over the pairs where
+    ``neg``, those of ``problem_solving`` and of solutions."""
+    beh_a, beh_b, neg = np.asarray(beh_a, dtype=object), np.asarray(beh_b, dtype=object), np.asarray(neg, bool)
+    behaviour = {b: binary_stats(beh_a == b, beh_b == b, idx=idx, alpha=alpha) for b in cats}
+    sol_a, sol_b = np.isin(beh_a, SOLUTIONS), np.isin(beh_b, SOLUTIONS)
+    behaviour["solutions"] = binary_stats(sol_a, sol_b, idx=idx, alpha=alpha)
+    negative = {
+        "n": int(neg.sum()),
+        "problem_solving": binary_stats(beh_a[neg] == "problem_solving", beh_b[neg] == "problem_solving",
+                                        idx=idx_neg, alpha=alpha),
+        "solutions": binary_stats(sol_a[neg], sol_b[neg], idx=idx_neg, alpha=alpha),
+    }
+    return behaviour, negative
+
+
 # ------------------------------------------------------------------------------------------
 # scoring
 # ------------------------------------------------------------------------------------------
@@ -347,7 +365,8 @@ def _load_empathy(empathy_model):
 
 def compare_pairs(table_or_path, context_column: str = "context", a_column: str = "a", b_column: str = "b",
                   labels=("a", "b"), *, empathy_model=None, context_format: str = "auto",
-                  id_column: str | None = None, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,
+                  id_column: str | None = None, strategy_columns=None, n_boot: int = 2000, seed: int = 0,
+                  alpha: float = 0.05,
                   neg_threshold: float | None = None, on_empty: str = "skip", model_dir=None,
                   cache_dir="", n_threads: int | None = None, out_dir=None) -> dict:
     """Score both replies of every pair and compare them (see the module docstring).
@@ -365,6 +384,11 @@ def compare_pairs(table_or_path, context_column: str = "context", a_column: str 
     id_column : str, optional
         Column carried into ``pairs.parquet`` as ``id`` (default: ``sample_id`` or ``id`` when
         present).
+    strategy_columns : (str, str) or "A_COL,B_COL", optional
+        Columns with strategy labels of reply A and reply B (ESConv names, e.g. ``strg_gold``,
+        ``strg_pred``): their BOLT categories
+        (:data:`fastmetrics.metrics.behaviour.STRATEGY_TO_BOLT`) get the same profile as the
+        classifier's, under ``"strategy"``, with the classifier's agreement with them.
     n_boot, seed, alpha : bootstrap resamples, seed, 1 - CI level.
     neg_threshold : float, optional
         Valence at or below which the last client turn is negative (default ``NEG_THRESHOLD``).
@@ -398,7 +422,14 @@ def compare_pairs(table_or_path, context_column: str = "context", a_column: str 
         raise InputError(f"alpha must be in (0, 1), got {alpha}")
     thr = NEG_THRESHOLD if neg_threshold is None else float(neg_threshold)
     cols, src = read_pairs_table(table_or_path)
-    missing = [c for c in (context_column, a_column, b_column, id_column) if c and c not in cols]
+    if isinstance(strategy_columns, str):
+        strategy_columns = [c.strip() for c in strategy_columns.split(",")]
+    if strategy_columns is not None:
+        strategy_columns = tuple(strategy_columns)
+        if len(strategy_columns) != 2 or not all(strategy_columns):
+            raise InputError(f"strategy columns: two column names A_COL,B_COL, got {','.join(strategy_columns)!r}")
+    missing = [c for c in (context_column, a_column, b_column, id_column, *(strategy_columns or ()))
+               if c and c not in cols]
     if missing:
         raise InputError(f"no column {', '.join(repr(c) for c in missing)}; columns: "
                          f"{', '.join(cols) or '(none)'}", source=src)
@@ -469,18 +500,26 @@ def compare_pairs(table_or_path, context_column: str = "context", a_column: str 
             for s in SCORES}
     beh_a = np.array([scores[f"behaviour_{la}"][i] for i in ki], dtype=object)
     beh_b = np.array([scores[f"behaviour_{lb}"][i] for i in ki], dtype=object)
-    behaviour = {b: binary_stats(beh_a == b, beh_b == b, idx=idx, alpha=alpha) for b in BEHAVIOURS}
-    sol_a, sol_b = np.isin(beh_a, SOLUTIONS), np.isin(beh_b, SOLUTIONS)
-    behaviour["solutions"] = binary_stats(sol_a, sol_b, idx=idx, alpha=alpha)
+    # the categories the classifier can give (not self_disclosure / other, ESConv-only codes)
+    cats = [b for b in BEHAVIOURS if b in set(TO_BEHAVIOUR.values())]
     nk = neg[ki]
     n_neg = int(nk.sum())
     idx_neg = bootstrap_indices(n_neg, n_boot, seed) if n_neg else None
-    negative = {
-        "n": n_neg, "share_of_pairs": float(nk.mean()) if n else float("nan"), "threshold": thr,
-        "problem_solving": binary_stats(beh_a[nk] == "problem_solving", beh_b[nk] == "problem_solving",
-                                        idx=idx_neg, alpha=alpha),
-        "solutions": binary_stats(sol_a[nk], sol_b[nk], idx=idx_neg, alpha=alpha),
-    }
+    behaviour, negative = behaviour_stats(beh_a, beh_b, nk, cats, idx, idx_neg, alpha)
+    negative.update(share_of_pairs=float(nk.mean()) if n else float("nan"), threshold=thr)
+    strategy = None
+    if strategy_columns:
+        from ..metrics.behaviour import map_strategies
+
+        for lab, col in zip((la, lb), strategy_columns):
+            codes, _ = map_strategies([_str(v) for v in cols[col]])
+            scores[f"strategy_behaviour_{lab}"] = [BEHAVIOURS[c] if c >= 0 else None for c in codes.tolist()]
+        sa = np.array([scores[f"strategy_behaviour_{la}"][i] for i in ki], dtype=object)
+        sb = np.array([scores[f"strategy_behaviour_{lb}"][i] for i in ki], dtype=object)
+        sb_, sn = behaviour_stats(sa, sb, nk, list(BEHAVIOURS), idx, idx_neg, alpha)
+        strategy = {"columns": list(strategy_columns), "behaviour": sb_, "negative_disclosure": sn,
+                    "agreement_with_classifier": {la: float(np.mean(sa == beh_a)) if n else float("nan"),
+                                                  lb: float(np.mean(sb == beh_b)) if n else float("nan")}}
     table = {"row": pa.array(np.arange(n_rows), pa.int64())}
     if id_column:
         table["id"] = pa.array([_str(v) for v in cols[id_column]], pa.string())
@@ -513,6 +552,7 @@ def compare_pairs(table_or_path, context_column: str = "context", a_column: str 
                             "therapist head, mapped with fastmetrics.models.bolt.TO_BEHAVIOUR",
         "encoder": enc.model_id, "n_boot": n_boot, "seed": seed, "alpha": alpha,
         "empathy": mech, "behaviour": behaviour, "negative_disclosure": negative,
+        "strategy": strategy,
         "solutions": list(SOLUTIONS),
     }
     if out_dir is not None:
@@ -551,15 +591,19 @@ def format_table(summary: dict, markdown: bool = False) -> str:
     for s, r in summary["empathy"].items():
         rows.append([s, str(r["n"]), _f(r["mean_a"]), _f(r["mean_b"]), _f(r["diff"]),
                      f"[{_f(r['ci'][0])}, {_f(r['ci'][1])}]", _p(r["wilcoxon_p"])])
-    rows2 = [["behaviour (rate)", "n", la, lb, f"{lb}-{la}", f"{pct}% CI", "McNemar p"]]
-    for b, r in summary["behaviour"].items():
-        rows2.append([b, str(r["n"]), _f(r["rate_a"]), _f(r["rate_b"]), _f(r["diff"]),
-                      f"[{_f(r['ci'][0])}, {_f(r['ci'][1])}]", _p(r["mcnemar_p"])])
-    neg = summary["negative_disclosure"]
-    for k in ("problem_solving", "solutions"):
-        r = neg[k]
-        rows2.append([f"{k} | negative", str(r["n"]), _f(r["rate_a"]), _f(r["rate_b"]), _f(r["diff"]),
-                      f"[{_f(r['ci'][0])}, {_f(r['ci'][1])}]", _p(r["mcnemar_p"])])
+
+    def beh_rows(title, beh, neg):
+        rs = [[title, "n", la, lb, f"{lb}-{la}", f"{pct}% CI", "McNemar p"]]
+        items = list(beh.items()) + [(f"{k} | negative", neg[k]) for k in ("problem_solving", "solutions")]
+        for b, r in items:
+            rs.append([b, str(r["n"]), _f(r["rate_a"]), _f(r["rate_b"]), _f(r["diff"]),
+                       f"[{_f(r['ci'][0])}, {_f(r['ci'][1])}]", _p(r["mcnemar_p"])])
+        return rs
+
+    tables = [rows, beh_rows("behaviour (rate)", summary["behaviour"], summary["negative_disclosure"])]
+    st = summary.get("strategy")
+    if st:
+        tables.append(beh_rows("strategy behaviour (rate)", st["behaviour"], st["negative_disclosure"]))
 
     def render(rs):
         if markdown:
@@ -570,7 +614,7 @@ def format_table(summary: dict, markdown: bool = False) -> str:
         return "\n".join("  ".join(c.ljust(w[j]) if j == 0 else c.rjust(w[j]) for j, c in enumerate(r))
                          for r in rs)
 
-    return render(rows) + "\n\n" + render(rows2)
+    return "\n\n".join(render(t) for t in tables)
 
 
 def write_outputs(summary: dict, table, out_dir) -> dict[str, Path]:
@@ -595,6 +639,13 @@ def write_outputs(summary: dict, table, out_dir) -> dict[str, Path]:
           f"Empathy: {summary['empathy_model']['description']}. Expected level 0-2.", "",
           f"Behaviour: {summary['behaviour_source']}. `solutions` = {' or '.join(summary['solutions'])}; "
           f"`| negative` rows: the {neg['n']} pairs whose last client turn has VADER valence <= "
-          f"{neg['threshold']}.", "", format_table(summary, markdown=True), ""]
+          f"{neg['threshold']}."]
+    st = summary.get("strategy")
+    if st:
+        ag = st["agreement_with_classifier"]
+        md += ["", f"Strategy behaviour: the strategy labels of `{st['columns'][0]}` and `{st['columns'][1]}` "
+               "mapped to BOLT categories (fastmetrics.metrics.behaviour.STRATEGY_TO_BOLT); the classifier "
+               f"agrees with them on {ag[la]:.0%} ({la}) and {ag[lb]:.0%} ({lb}) of the pairs."]
+    md += ["", format_table(summary, markdown=True), ""]
     files["markdown"].write_text("\n".join(md), encoding="utf-8")
     return files
