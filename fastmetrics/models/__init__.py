@@ -9,6 +9,8 @@ evaluated with NumPy alone:
   model trained on it; kept in the user's model folder (:func:`default_models_dir`);
 * :mod:`fastmetrics.models.bolt`: trained on BOLT (Chiu et al. 2024, BSD-3-Clause), shipped in
   ``fastmetrics/data/bolt_classifier/`` with the licence notice;
+* :mod:`fastmetrics.models.pairs`: both applied to two replies to the same contexts (e.g. a
+  human's and a model's), compared pair by pair (``fastmetrics pairs``).
 """
 from __future__ import annotations
 
