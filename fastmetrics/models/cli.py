@@ -1,6 +1,8 @@
 """Subcommands ``fastmetrics train empathy`` and ``fastmetrics pairs``."""
 from __future__ import annotations
 
+import argparse
+
 
 def _cmd_train(args) -> int:
     from .empathy import train_empathy
