@@ -140,6 +140,15 @@ def _run_encoder(ctx):
     return ctx.resource(f"embed:encoder:{tier}:{device}:{model_dir or ''}:{cache_dir}:{n_threads}", build)
 
 
+def run_encoder_reads(ctx, trained_id: str) -> tuple[bool, str]:
+    """Whether a head trained on embeddings of encoder ``trained_id`` can read this run's
+    (:func:`fastmetrics.models.linear.same_encoder`), and this run's encoder model id."""
+    from ..models.linear import same_encoder
+
+    enc, _ = _run_encoder(ctx)
+    return same_encoder(trained_id, enc.model_id), enc.model_id
+
+
 def _encoder_device(backend: str) -> str:
     """Where the MiniLM tier runs: "cuda" (the fp16 GPU encoder, :mod:`fastmetrics.embed.gpu`)
     when ``--backend cuda`` is requested, or with ``auto`` on a host with a real GPU and

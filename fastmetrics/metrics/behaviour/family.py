@@ -61,23 +61,14 @@ def _prototype_codes(corpus, ctx: Context, anchors: str = "behaviour") -> np.nda
     return codes
 
 
-def classifier_fits(ctx: Context, trained_id: str) -> bool:
-    """Whether this run's encoder is the one the BOLT classifier was trained on."""
-    from ...embed.api import _run_encoder
-    from ...models.linear import same_encoder
-
-    enc, _ = _run_encoder(ctx)
-    return same_encoder(trained_id, enc.model_id)
-
-
 def _classifier_codes(corpus, ctx: Context) -> np.ndarray | None:
     """Behaviour code per turn from the shipped BOLT classifier; -1 on non-supporter turns.
     None when this run's encoder is not the classifier's (its weights read MiniLM embeddings)."""
-    from ...embed.api import corpus_embeddings
+    from ...embed.api import corpus_embeddings, run_encoder_reads
     from ...models.bolt import TO_BEHAVIOUR, load_shipped
 
     clf = ctx.resource("behaviour:bolt_classifier", load_shipped)
-    if not classifier_fits(ctx, clf.manifest["encoder_model_id"]):
+    if not run_encoder_reads(ctx, clf.manifest["encoder_model_id"])[0]:
         return None
     codes = np.full(corpus.n_turns, -1, dtype=np.int8)
     sup = np.flatnonzero(corpus.role == 1)

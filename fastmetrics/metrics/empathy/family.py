@@ -132,15 +132,14 @@ def _epitome(corpus, ctx: Context, emb: np.ndarray, sup: np.ndarray, path,
 
     model = ctx.resource(f"empathy:model:{path}", lambda: EmpathyModel.load(path))
     enc_meta = ctx.options["model_dir"]
-    from ...embed.api import _run_encoder
-    from ...models.linear import same_encoder
+    from ...embed.api import run_encoder_reads
 
-    enc, _ = _run_encoder(ctx)
-    if not same_encoder(model.encoder_model_id, enc.model_id):
+    fits, run_id = run_encoder_reads(ctx, model.encoder_model_id)
+    if not fits:
         if not explicit:
             return None, ""
         raise InputError(f"--empathy-model {path}: trained on encoder {model.encoder_model_id!r}, "
-                         f"this run encodes with {enc.model_id!r} (--model-dir {enc_meta or 'builtin'})")
+                         f"this run encodes with {run_id!r} (--model-dir {enc_meta or 'builtin'})")
     text = corpus.text.to_pylist()
     ctx_all = client_context(np.asarray(corpus.conv_index), np.asarray(corpus.role), text)
     ctx_texts = [ctx_all[i] for i in sup]
